@@ -124,32 +124,51 @@ def rnn_backward(dh, cache):
 # ----------------------------------------------------------------------------- LSTM
 
 
-def _lstm_cell(a_x, h_prev, c_prev, Wh):
-    """One LSTM step given a_x = x @ Wx + b.
+def _sigmoid_inplace(a):
+    """a <- sigmoid(a), in place, as 0.5 * (1 + tanh(a / 2)) (the same function).
 
-    Returns h, c (both (N, H)) and gates (N, 4H) holding the activated i, f, g, o.
+    One tanh and three in-place passes instead of exp, abs, divide and where with their
+    temporaries; tanh saturates to ±1 without overflow or underflow for any input.
+    """
+    a *= 0.5
+    np.tanh(a, out=a)
+    a += 1.0
+    a *= 0.5
+    return a
+
+
+def _lstm_cell(a, h_prev, c_prev, Wh, h_out=None, c_out=None):
+    """One LSTM step given a = x @ Wx + b, an (N, 4H) array that is overwritten.
+
+    On return `a` holds the activated gates i, f, g, o. h_out, c_out: optional (N, H)
+    buffers for h and c (the sequence writes straight into its (T, N, H) storage).
+    Returns h, c (both (N, H)) and the gates `a`.
     """
     H = h_prev.shape[1]
-    gates = a_x + h_prev @ Wh                        # (N, 4H) pre-activations
-    gates[:, :2 * H] = sigmoid(gates[:, :2 * H])     # i, f
-    gates[:, 2 * H:3 * H] = np.tanh(gates[:, 2 * H:3 * H])   # g
-    gates[:, 3 * H:] = sigmoid(gates[:, 3 * H:])     # o
-    i, f, g, o = gates[:, :H], gates[:, H:2 * H], gates[:, 2 * H:3 * H], gates[:, 3 * H:]
-    c = f * c_prev + i * g
-    h = o * np.tanh(c)
-    return h, c, gates
+    a += h_prev @ Wh                                 # (N, 4H) pre-activations
+    _sigmoid_inplace(a[:, :2 * H])                   # i, f
+    np.tanh(a[:, 2 * H:3 * H], out=a[:, 2 * H:3 * H])   # g
+    _sigmoid_inplace(a[:, 3 * H:])                   # o
+    i, f, g, o = a[:, :H], a[:, H:2 * H], a[:, 2 * H:3 * H], a[:, 3 * H:]
+    c = np.multiply(f, c_prev, out=c_out)
+    c += i * g
+    h = np.tanh(c, out=h_out)
+    h *= o
+    return h, c, a
 
 
-def _lstm_cell_backward(dh, dc, c_prev, c, gates):
+def _lstm_cell_backward(dh, dc, c_prev, c, gates, da=None):
     """Gradient at the pre-activations (N, 4H), and dc_prev (N, H), for one LSTM step.
 
     dh: (N, H) total gradient into h_t; dc: (N, H) gradient into c_t from step t+1.
+    da: optional (N, 4H) buffer for the result.
     """
     H = c.shape[1]
     i, f, g, o = gates[:, :H], gates[:, H:2 * H], gates[:, 2 * H:3 * H], gates[:, 3 * H:]
     tanh_c = np.tanh(c)
     dc = dc + dh * o * (1.0 - tanh_c * tanh_c)       # h = o * tanh(c) also depends on c
-    da = np.empty_like(gates)
+    if da is None:
+        da = np.empty_like(gates)
     da[:, :H] = dc * g * i * (1.0 - i)               # di * sigmoid'
     da[:, H:2 * H] = dc * c_prev * f * (1.0 - f)     # df * sigmoid'
     da[:, 2 * H:3 * H] = dc * i * (1.0 - g * g)      # dg * tanh'
@@ -210,16 +229,20 @@ def lstm_forward(x, h0, c0, Wx, Wh, b):
     h0 = np.zeros((N, H), x.dtype) if h0 is None else dims.array("h0", h0, ("N", "H"))
     c0 = np.zeros((N, H), x.dtype) if c0 is None else dims.array("c0", c0, ("N", "H"))
 
-    a_x = x @ Wx + b                                 # (N, T, 4H) for all steps at once
-    hs = np.empty((N, T, H), x.dtype)
-    cs = np.empty((N, T, H), x.dtype)
-    gates = np.empty((N, T, 4 * H), x.dtype)
+    # Time-major storage (T, N, .): the slice of step t is one contiguous block, which the
+    # matrix product and the element-wise work of every step read and write at full speed.
+    xt = np.ascontiguousarray(x.transpose(1, 0, 2))             # (T, N, D)
+    gates = (xt.reshape(T * N, -1) @ Wx).reshape(T, N, 4 * H)   # x @ Wx for all steps at once
+    gates += b                                                  # becomes the activated gates
+    hs = np.empty((T, N, H), x.dtype)
+    cs = np.empty((T, N, H), x.dtype)
     h, c = h0, c0
     for t in range(T):
-        h, c, gates[:, t] = _lstm_cell(a_x[:, t], h, c, Wh)
-        hs[:, t], cs[:, t] = h, c
-    cache = {"x": x, "h0": h0, "c0": c0, "Wx": Wx, "Wh": Wh, "h": hs, "c": cs, "gates": gates}
-    return hs, cache
+        h, c, _ = _lstm_cell(gates[t], h, c, Wh, h_out=hs[t], c_out=cs[t])
+    # The cache shows (N, T, .) views of the same memory; lstm_backward transposes them back.
+    cache = {"x": x, "h0": h0, "c0": c0, "Wx": Wx, "Wh": Wh, "h": hs.transpose(1, 0, 2),
+             "c": cs.transpose(1, 0, 2), "gates": gates.transpose(1, 0, 2)}
+    return np.ascontiguousarray(hs.transpose(1, 0, 2)), cache
 
 
 def lstm_backward(dh, cache):
@@ -229,23 +252,28 @@ def lstm_backward(dh, cache):
     Returns dx (N, T, D), dh0 (N, H), dc0 (N, H), dWx (D, 4H), dWh (H, 4H), db (4H,).
     """
     x, h0, c0, Wx, Wh = (cache[k] for k in ("x", "h0", "c0", "Wx", "Wh"))
-    hs, cs, gates = cache["h"], cache["c"], cache["gates"]
-    dh = Dims("lstm_backward").array("dh", dh, hs.shape)
-    N, T, H = hs.shape
-    da = np.empty_like(gates)                        # (N, T, 4H)
+    dh = Dims("lstm_backward").array("dh", dh, cache["h"].shape)
+    # Back to time-major (T, N, .): for the cache of lstm_forward these are the original
+    # contiguous arrays, not copies.
+    hs, cs, gates = (cache[k].transpose(1, 0, 2) for k in ("h", "c", "gates"))
+    T, N, H = hs.shape
+    dht = dh.transpose(1, 0, 2)                      # (T, N, H) view
+    da = np.empty((T, N, 4 * H), gates.dtype)        # gradient at the pre-activations
     dh_next = np.zeros_like(h0)
     dc_next = np.zeros_like(c0)
+    WhT = np.ascontiguousarray(Wh.T)                 # (4H, H), read T times
     for t in reversed(range(T)):
-        c_prev = cs[:, t - 1] if t > 0 else c0
-        da[:, t], dc_next = _lstm_cell_backward(dh[:, t] + dh_next, dc_next,
-                                                c_prev, cs[:, t], gates[:, t])
-        dh_next = da[:, t] @ Wh.T
-    h_prevs = np.concatenate([h0[:, None], hs[:, :-1]], axis=1)   # (N, T, H): h_{t-1}
-    da2 = da.reshape(N * T, 4 * H)
-    dx = (da2 @ Wx.T).reshape(N, T, -1)
-    dWx = x.reshape(N * T, -1).T @ da2
-    dWh = h_prevs.reshape(N * T, H).T @ da2
-    return dx, dh_next, dc_next, dWx, dWh, da2.sum(axis=0)
+        c_prev = cs[t - 1] if t > 0 else c0
+        _, dc_next = _lstm_cell_backward(dht[t] + dh_next, dc_next, c_prev, cs[t], gates[t],
+                                         da=da[t])
+        dh_next = da[t] @ WhT
+    da2 = da.reshape(T * N, 4 * H)
+    dx = (da2 @ Wx.T).reshape(T, N, -1).transpose(1, 0, 2)          # (N, T, D)
+    xt = x.transpose(1, 0, 2).reshape(T * N, -1)                     # (T*N, D), rows like da2
+    dWx = xt.T @ da2
+    h_prevs = np.concatenate([h0[None], hs[:-1]], axis=0)           # (T, N, H): h_{t-1}
+    dWh = h_prevs.reshape(T * N, H).T @ da2
+    return np.ascontiguousarray(dx), dh_next, dc_next, dWx, dWh, da2.sum(axis=0)
 
 
 # ----------------------------------------------------------------------------- output layers

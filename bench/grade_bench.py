@@ -1,0 +1,90 @@
+"""Time grading a class: N submissions of a lab, graded by tools/grade.py with 2 jobs.
+
+    python bench/grade_bench.py                 # 30 submissions of lab 02, --jobs 2
+    python bench/grade_bench.py --lab 03 --n 10 --jobs 1
+
+The submissions are built from the generated student notebook (see tests/grading/builders.py)
+in a temporary folder, a third each: correct (the solution's exercise cells), partly correct
+(the first half of the exercises solved) and untouched. The whole command is timed, start-up
+included, then the CSV is checked (every row present, the correct ones at full marks, the
+untouched ones at 0). Prints the total seconds and the mean per submission; the goal for 30
+submissions of lab 02 on 2 cores is 120 s or less. Nothing is asserted by the test suite.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from tests.grading.builders import Submission  # noqa: E402
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--lab", default="02", help="lab number (default: 02)")
+    p.add_argument("--n", type=int, default=30, help="number of submissions (default: 30)")
+    p.add_argument("--jobs", type=int, default=2, help="parallel jobs (default: 2)")
+    args = p.parse_args(argv)
+    if args.n < 1 or args.jobs < 1:
+        p.error(f"--n and --jobs must be >= 1, got {args.n} and {args.jobs}")
+    lab = f"{int(args.lab):02d}"
+    solutions = sorted((REPO / "solutions").glob(f"{lab}_*.ipynb"))
+    if len(solutions) != 1:
+        print(f"error: expected one solutions/{lab}_*.ipynb, found {len(solutions)}", file=sys.stderr)
+        return 2
+    base = Submission.from_solution(solutions[0])
+    names = list(base.solution_cells)
+    kinds = {"correct": lambda s: s.solve_all(),
+             "partly": lambda s: s.solve(*names[: max(1, len(names) // 2)]),
+             "untouched": lambda s: s}
+    with tempfile.TemporaryDirectory(prefix="grade-bench-") as tmp:
+        tmp = Path(tmp)
+        subs = tmp / "submissions"
+        subs.mkdir()
+        order = list(kinds)
+        for i in range(args.n):
+            kind = order[i % len(order)]
+            kinds[kind](base.copy()).write(subs / f"{kind}_{i:02d}.ipynb")
+        cmd = [sys.executable, str(REPO / "tools" / "grade.py"), lab, str(subs),
+               "--out", str(tmp / "out"), "--jobs", str(args.jobs)]
+        t0 = time.perf_counter()
+        r = subprocess.run(cmd, capture_output=True, text=True)
+        seconds = time.perf_counter() - t0
+        if r.returncode != 0:
+            print(r.stdout + r.stderr, file=sys.stderr)
+            print(f"error: tools/grade.py exited with {r.returncode}", file=sys.stderr)
+            return 1
+        with open(tmp / "out" / "grades.csv", newline="", encoding="utf-8") as f:
+            rows = list(csv.DictReader(f))
+    by_kind = {}
+    for row in rows:
+        by_kind.setdefault(row["student"].split("_")[0], []).append(row)
+    problems = []
+    if len(rows) != args.n:
+        problems.append(f"{len(rows)} rows for {args.n} submissions")
+    for row in by_kind.get("correct", []):
+        if row["total"] != row["max"] or row["status"] != "ok":
+            problems.append(f"{row['student']}: {row['total']}/{row['max']} {row['status']}")
+    for row in by_kind.get("untouched", []):
+        if float(row["total"]) != 0:
+            problems.append(f"{row['student']}: {row['total']} (want 0)")
+    partly = sorted({row["total"] for row in by_kind.get("partly", [])})
+    print(f"lab {lab}: {args.n} submissions, {args.jobs} jobs: {seconds:.1f} s "
+          f"({seconds / args.n:.2f} s per submission; goal for 30 of lab 02 on 2 cores: <= 120 s)")
+    print(f"totals: correct {rows and by_kind.get('correct', [{}])[0].get('total')}/"
+          f"{rows[0]['max'] if rows else '?'}, partly {', '.join(partly)}, untouched 0")
+    for problem in problems:
+        print(f"problem: {problem}", file=sys.stderr)
+    return 1 if problems else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
