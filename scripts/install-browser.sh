@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Make sure the browser test has a browser: Debian's Chromium at /usr/bin/chromium
+# (or the executable named by CHROMIUM_PATH). Playwright itself comes from requirements.txt;
+# its own browser download (`playwright install`) is never used.
+#
+# Exits non-zero with the reason when Chromium is missing and cannot be installed; the
+# caller (scripts/test.sh) then still runs the tests, and the browser test fails saying so.
+set -euo pipefail
+
+CHROMIUM="${CHROMIUM_PATH:-/usr/bin/chromium}"
+say() { printf '[browser] %s\n' "$*"; }
+die() { printf '[browser] ERROR: %s\n' "$*" >&2; exit 1; }
+
+if [ -x "$CHROMIUM" ]; then
+    say "found $CHROMIUM ($("$CHROMIUM" --version 2>/dev/null || echo 'version unknown'))"
+    exit 0
+fi
+[ "$CHROMIUM" = /usr/bin/chromium ] || die "CHROMIUM_PATH=$CHROMIUM is not an executable file."
+command -v apt-get >/dev/null 2>&1 \
+    || die "Chromium is not installed and there is no apt-get to install it: install Chromium and set CHROMIUM_PATH=/path/to/chromium."
+
+SUDO=()
+if [ "$(id -u)" != 0 ]; then
+    if command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
+        SUDO=(sudo -n)
+    else
+        die "Chromium is not installed and installing it needs root (not root, no passwordless sudo). Run as root: apt-get update && apt-get install -y --no-install-recommends chromium"
+    fi
+fi
+
+say "installing Debian's chromium with apt-get (needs root; about a minute)"
+"${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -qq \
+    || die "apt-get update failed (see above)."
+"${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null \
+    || die "apt-get install chromium failed (see above)."
+# Ubuntu's 'chromium' package is only a stub for a snap, which gives no /usr/bin/chromium.
+[ -x "$CHROMIUM" ] || die "apt-get installed 'chromium' but $CHROMIUM does not exist (Ubuntu's package is a snap stub; use Debian, or set CHROMIUM_PATH)."
+say "installed $CHROMIUM ($("$CHROMIUM" --version 2>/dev/null || echo 'version unknown'))"

@@ -1,0 +1,31 @@
+"""Shared pytest setup for the course's tests.
+
+`bash scripts/test.sh` already pins the environment below; setting the same defaults here
+makes a direct `python -m pytest tests/...` behave the same, including in the kernels and
+subprocesses that tests start (they inherit os.environ).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+# Reproducible numbers: one BLAS/OpenMP thread, fixed hash seed (for child processes).
+for _name, _value in {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
+                      "PYTHONHASHSEED": "0", "JUPYTER_PLATFORM_DIRS": "1"}.items():
+    os.environ.setdefault(_name, _value)
+
+# Kernels started by notebook tests import `utils` from the repository, as under scripts/lab.sh.
+_paths = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
+if str(REPO_ROOT) not in _paths:
+    os.environ["PYTHONPATH"] = os.pathsep.join([str(REPO_ROOT), *_paths])
+
+
+@pytest.fixture(scope="session")
+def repo_root() -> Path:
+    """The repository root (the folder holding utils/, solutions/, data/)."""
+    return REPO_ROOT

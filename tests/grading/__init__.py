@@ -1,0 +1,1 @@
+"""Helpers that build adversarial submissions for tests/test_grade.py."""

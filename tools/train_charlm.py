@@ -1,0 +1,141 @@
+"""Train the pretrained character model of lab 05 and save it as data/charlm.pt.
+
+    python tools/train_charlm.py                 # the published checkpoint (fixed step budget)
+    python tools/train_charlm.py --steps 50 --out /tmp/try.pt   # a quick try
+
+Seeded and CPU-only. The budget is a number of steps, not seconds, so the result does not depend
+on the machine's speed (only the wall-clock time does). The validation loss is measured on the
+whole validation split (the last 10% of data/tinyshakespeare.txt) and written, with the config
+and the time taken, to data/charlm.json next to the checkpoint.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+import time
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO_ROOT))
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
+
+from utils.charlm import CharLSTM, baselines, bits_per_char, evaluate, perplexity, save_checkpoint  # noqa: E402
+from utils.corpus import load_corpus, sample_batch  # noqa: E402
+
+
+# Size of the validation subset whose loss is also recorded (tests/test_charlm.py checks it).
+VAL_HEAD = 20_001
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--steps", type=int, default=1500, help="optimizer steps (the budget)")
+    p.add_argument("--batch", type=int, default=32, help="sequences per batch (N)")
+    p.add_argument("--seq", type=int, default=128, help="characters per sequence (T)")
+    p.add_argument("--embed", type=int, default=64, help="embedding size (E)")
+    p.add_argument("--hidden", type=int, default=256, help="LSTM hidden units (H)")
+    p.add_argument("--layers", type=int, default=2, help="stacked LSTM layers")
+    p.add_argument("--dropout", type=float, default=0.1)
+    p.add_argument("--lr", type=float, default=3e-3, help="peak Adam learning rate")
+    p.add_argument("--warmup", type=int, default=100, help="linear warm-up steps")
+    p.add_argument("--min-lr-frac", type=float, default=0.05, help="final lr as a fraction of --lr")
+    p.add_argument("--clip", type=float, default=1.0, help="max global gradient norm")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, default=1,
+                   help="torch intra-op threads (1: the same result on every run on a given CPU, and "
+                        "no time lost to thread synchronisation on a busy machine)")
+    p.add_argument("--eval-every", type=int, default=500, help="steps between validation passes (0: only at the end)")
+    p.add_argument("--out", type=Path, default=REPO_ROOT / "data" / "charlm.pt")
+    return p.parse_args(argv)
+
+
+def lr_at(step: int, args) -> float:
+    """Linear warm-up, then cosine decay from lr to lr * min_lr_frac at the last step."""
+    if step < args.warmup:
+        return args.lr * (step + 1) / args.warmup
+    progress = (step - args.warmup) / max(1, args.steps - args.warmup)
+    return args.lr * (args.min_lr_frac + (1 - args.min_lr_frac) * 0.5 * (1 + math.cos(math.pi * progress)))
+
+
+def main(argv=None) -> dict:
+    args = parse_args(argv)
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(args.seed)
+    rng = np.random.default_rng(args.seed)
+
+    corpus = load_corpus()
+    V = len(corpus.vocab)
+    model = CharLSTM(V, E=args.embed, H=args.hidden, layers=args.layers, dropout=args.dropout)
+    n_params = sum(p.numel() for p in model.parameters())
+    opt = torch.optim.Adam(model.parameters(), lr=args.lr)
+    print(f"corpus: {corpus}; model: {n_params:,} parameters; {args.steps} steps of "
+          f"{args.batch}x{args.seq} characters on {args.threads} threads", flush=True)
+
+    history = {"step": [], "train": [], "val_step": [], "val": []}
+    t0 = time.perf_counter()
+    running = None
+    for step in range(args.steps):
+        for group in opt.param_groups:
+            group["lr"] = lr_at(step, args)
+        x, y = sample_batch(corpus.train_ids, args.batch, args.seq, rng)
+        logits, _ = model(torch.from_numpy(x))
+        loss = F.cross_entropy(logits.reshape(-1, V), torch.from_numpy(y).reshape(-1))
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), args.clip)
+        opt.step()
+        if not math.isfinite(loss.item()):
+            raise FloatingPointError(f"loss became {loss.item()} at step {step}; lower --lr")
+        running = loss.item() if running is None else 0.98 * running + 0.02 * loss.item()
+        history["step"].append(step)
+        history["train"].append(round(loss.item(), 4))
+        if step % 50 == 0 or step == args.steps - 1:
+            elapsed = time.perf_counter() - t0
+            print(f"step {step:5d}  train {running:.3f}  lr {lr_at(step, args):.2e}  "
+                  f"{elapsed:6.0f} s", flush=True)
+        if args.eval_every and step > 0 and step % args.eval_every == 0 and step != args.steps - 1:
+            val = evaluate(model, corpus.val_ids)
+            history["val_step"].append(step)
+            history["val"].append(round(val, 4))
+            print(f"step {step:5d}  validation {val:.4f} nats/char", flush=True)
+            # An interim checkpoint, overwritten at the end: a stopped run still leaves a model.
+            save_checkpoint(model, corpus.vocab, args.out, partial_step=step, val_nats=round(val, 4))
+    train_seconds = time.perf_counter() - t0
+
+    val = evaluate(model, corpus.val_ids)
+    # The first VAL_HEAD characters of validation: the fixed subset the unit test re-measures.
+    val_head = evaluate(model, corpus.val_ids[:VAL_HEAD])
+    history["val_step"].append(args.steps - 1)
+    history["val"].append(round(val, 4))
+    base = baselines(corpus.train_ids, corpus.val_ids, V)
+    info = {
+        "val_nats": round(val, 4),
+        "val_bits": round(bits_per_char(val), 4),
+        "val_perplexity": round(perplexity(val), 3),
+        "val_head_chars": VAL_HEAD,
+        "val_head_nats": round(val_head, 4),
+        "baselines_nats": {k: round(v, 4) for k, v in base.items()},
+        "parameters": n_params,
+        "train_seconds": round(train_seconds, 1),
+        "threads": args.threads,
+        "torch": torch.__version__,
+        "args": {k: (str(v.relative_to(REPO_ROOT)) if isinstance(v, Path) and v.is_relative_to(REPO_ROOT)
+                     else str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
+        "history": {"val_step": history["val_step"], "val": history["val"]},
+    }
+    save_checkpoint(model, corpus.vocab, args.out, **{k: v for k, v in info.items() if k != "history"})
+    args.out.with_suffix(".json").write_text(json.dumps(info, indent=2) + "\n")
+    print(f"validation {val:.4f} nats/char = {bits_per_char(val):.3f} bits/char, perplexity "
+          f"{perplexity(val):.2f}  (baselines: " + ", ".join(f"{k} {v:.3f}" for k, v in base.items())
+          + f"); {args.steps} steps in {train_seconds:.0f} s; saved {args.out}", flush=True)
+    return info
+
+
+if __name__ == "__main__":
+    main()

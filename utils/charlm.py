@@ -1,0 +1,332 @@
+"""Character-level language model in PyTorch (lab 05): model, evaluation, baselines, sampling.
+
+Shapes: `N` batch, `T` time, `E` embedding size, `H` hidden units, `V` vocabulary.
+
+The loss of a language model is the average cross-entropy of the next character,
+    loss = -(1 / count) * sum_t ln p(x_{t+1} | x_1 .. x_t)   in nats per character;
+divided by ln 2 it is bits per character, and exp(loss) is the perplexity: the model is as
+unsure as a uniform choice among `perplexity` characters.
+
+    model = CharLSTM(V=65, E=64, H=512, layers=2)
+    logits, state = model(x)                    # x: (N, T) int64 -> (N, T, V)
+    val = evaluate(model, corpus.val_ids)       # nats/char over the whole validation split
+    text = generate(model, vocab, "ROMEO:", 200, temperature=0.8, generator=torch.Generator().manual_seed(0))
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from utils.corpus import REPO_ROOT, CharVocab
+
+CHECKPOINT_PATH = REPO_ROOT / "data" / "charlm.pt"
+CHECKPOINT_INFO_PATH = REPO_ROOT / "data" / "charlm.json"
+
+
+# ----------------------------------------------------------------------------- units
+
+
+def bits_per_char(nats: float) -> float:
+    """Cross-entropy in nats/char -> bits/char (divide by ln 2)."""
+    return float(nats) / math.log(2.0)
+
+
+def perplexity(nats: float) -> float:
+    """Cross-entropy in nats/char -> perplexity exp(nats): an effective number of choices."""
+    return float(math.exp(nats))
+
+
+def bits_and_perplexity(nats):
+    """Array version of both conversions (exercise 5.1). nats: any shape, float.
+
+    Returns bits = nats / ln 2 and perplexity = exp(nats), each of the shape of `nats`.
+    """
+    nats = np.asarray(nats)
+    if nats.dtype.kind != "f":
+        raise TypeError(f"nats must be a float array, got dtype {nats.dtype}")
+    return nats / np.log(2.0), np.exp(nats)
+
+
+# ----------------------------------------------------------------------------- baselines
+# Fitted on the training split, measured on the validation split, with add-alpha smoothing so
+# a character (or pair) never seen in training still gets a non-zero probability.
+
+
+def _check_ids(name, ids, V):
+    if not isinstance(ids, np.ndarray) or ids.ndim != 1 or ids.dtype.kind not in "iu":
+        got = f"{ids.dtype} array of shape {ids.shape}" if isinstance(ids, np.ndarray) else type(ids).__name__
+        raise TypeError(f"{name} must be a 1-D integer array (L,), got {got}")
+    if len(ids) < 2:
+        raise ValueError(f"{name} must hold at least 2 characters, got {len(ids)}")
+    if ids.min() < 0 or ids.max() >= V:
+        raise ValueError(f"{name} must lie in [0, V={V}), got values in [{ids.min()}, {ids.max()}]")
+
+
+def _check_V(V):
+    if isinstance(V, bool) or not isinstance(V, (int, np.integer)) or V < 2:
+        raise ValueError(f"V must be an int >= 2 (the vocabulary size), got {V!r}")
+
+
+def uniform_nats(V: int) -> float:
+    """Uniform model: every character has probability 1/V, so the loss is ln V nats/char."""
+    _check_V(V)
+    return float(math.log(V))
+
+
+def unigram_nats(train_ids: np.ndarray, val_ids: np.ndarray, V: int, alpha: float = 1.0) -> float:
+    """Unigram model p(c) = (count(c) + alpha) / (L + alpha V) from train; mean -ln p on val.
+
+    Every validation character is scored except the first, so the count matches the bigram and
+    the neural models, which need one character of context.
+    """
+    _check_V(V)
+    _check_ids("train_ids", train_ids, V)
+    _check_ids("val_ids", val_ids, V)
+    counts = np.bincount(train_ids, minlength=V).astype(np.float64)   # (V,)
+    p = (counts + alpha) / (counts.sum() + alpha * V)
+    return float(-np.log(p[val_ids[1:]]).mean())
+
+
+def bigram_counts(ids: np.ndarray, V: int) -> np.ndarray:
+    """(V, V) float64 counts C[a, b] = number of times character b follows character a."""
+    C = np.zeros((V, V), dtype=np.float64)
+    np.add.at(C, (ids[:-1], ids[1:]), 1.0)
+    return C
+
+
+def bigram_nats(train_ids: np.ndarray, val_ids: np.ndarray, V: int, alpha: float = 1.0) -> float:
+    """Bigram model p(b | a) = (C[a, b] + alpha) / (C[a].sum() + alpha V); mean -ln p on val."""
+    _check_V(V)
+    _check_ids("train_ids", train_ids, V)
+    _check_ids("val_ids", val_ids, V)
+    C = bigram_counts(train_ids, V) + alpha                           # (V, V)
+    P = C / C.sum(axis=1, keepdims=True)
+    return float(-np.log(P[val_ids[:-1], val_ids[1:]]).mean())
+
+
+def baselines(train_ids: np.ndarray, val_ids: np.ndarray, V: int) -> dict[str, float]:
+    """{"uniform", "unigram", "bigram"} -> validation nats/char."""
+    return {
+        "uniform": uniform_nats(V),
+        "unigram": unigram_nats(train_ids, val_ids, V),
+        "bigram": bigram_nats(train_ids, val_ids, V),
+    }
+
+
+# ----------------------------------------------------------------------------- model
+
+
+class CharLSTM(nn.Module):
+    """Embedding -> LSTM (batch_first) -> dropout -> Linear, predicting the next character.
+
+    V: vocabulary size; E: embedding size; H: hidden units; layers: stacked LSTM layers;
+    dropout: between LSTM layers and before the output layer (0 disables it).
+    """
+
+    def __init__(self, V: int, E: int = 64, H: int = 256, layers: int = 1, dropout: float = 0.0):
+        super().__init__()
+        for name, value in (("V", V), ("E", E), ("H", H), ("layers", layers)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be a positive int, got {value!r}")
+        if not 0.0 <= dropout < 1.0:
+            raise ValueError(f"dropout must be in [0, 1), got {dropout!r}")
+        self.config = dict(V=V, E=E, H=H, layers=layers, dropout=dropout)
+        self.embed = nn.Embedding(V, E)
+        self.lstm = nn.LSTM(E, H, num_layers=layers, batch_first=True,
+                            dropout=dropout if layers > 1 else 0.0)
+        self.drop = nn.Dropout(dropout)
+        self.head = nn.Linear(H, V)
+
+    def forward(self, x: torch.Tensor, state=None, return_embeddings: bool = False):
+        """x: (N, T) int64; state: (h, c), each (layers, N, H), or None for zeros.
+
+        Returns logits (N, T, V) and the final state (h, c); with return_embeddings=True also
+        the input embeddings (N, T, E) (used by the saliency plot).
+        """
+        if x.dim() != 2 or x.dtype != torch.int64:
+            raise TypeError(f"x must be an int64 tensor (N, T), got {x.dtype} of shape {tuple(x.shape)}")
+        emb = self.embed(x)                                   # (N, T, E)
+        if return_embeddings:
+            emb.retain_grad()
+        out, state = self.lstm(emb, state)                    # (N, T, H)
+        logits = self.head(self.drop(out))                    # (N, T, V)
+        if return_embeddings:
+            return logits, state, emb
+        return logits, state
+
+
+@torch.no_grad()
+def evaluate(model: CharLSTM, ids: np.ndarray, rows: int = 32, T: int = 256) -> float:
+    """Mean next-character cross-entropy (nats/char) over all of `ids`.
+
+    The text is cut into `rows` contiguous rows read in chunks of T with the hidden state carried
+    from chunk to chunk, so each prediction sees all the earlier text of its row (as in
+    generation), and every character after the first of a row is scored once.
+    """
+    from utils.corpus import sequential_rows
+
+    was_training = model.training
+    model.eval()
+    x, y = sequential_rows(ids, rows)                         # (rows, L) each
+    x, y = torch.from_numpy(x), torch.from_numpy(y)
+    total, count, state = 0.0, 0, None
+    for start in range(0, x.shape[1], T):
+        logits, state = model(x[:, start : start + T], state)
+        target = y[:, start : start + T]
+        total += F.cross_entropy(logits.reshape(-1, logits.shape[-1]), target.reshape(-1),
+                                 reduction="sum").item()
+        count += target.numel()
+    model.train(was_training)
+    return total / count
+
+
+# ----------------------------------------------------------------------------- sampling
+
+
+def next_char_probs(logits: np.ndarray, temperature: float = 1.0, top_k: int | None = None) -> np.ndarray:
+    """The distribution to sample the next character from.
+
+    logits: (V,) or (N, V) float. temperature > 0 divides the logits (below 1 sharpens, above 1
+    flattens); temperature == 0 means greedy: all the mass on the argmax (the first one on a tie).
+    top_k keeps the k largest logits per row and gives the others probability 0 (ties at the
+    k-th value are all kept). Returns probabilities of the same shape, rows summing to 1.
+    """
+    logits = np.asarray(logits)
+    if logits.ndim not in (1, 2) or logits.dtype.kind != "f":
+        raise TypeError(f"logits must be a float array (V,) or (N, V), got {logits.dtype} "
+                        f"shape {logits.shape}")
+    if not isinstance(temperature, (int, float)) or temperature < 0:
+        raise ValueError(f"temperature must be a number >= 0, got {temperature!r}")
+    V = logits.shape[-1]
+    if top_k is not None and (isinstance(top_k, bool) or not isinstance(top_k, (int, np.integer))
+                              or not 1 <= top_k <= V):
+        raise ValueError(f"top_k must be None or an int in [1, V={V}], got {top_k!r}")
+    if temperature == 0:
+        probs = np.zeros_like(logits)
+        np.put_along_axis(probs, np.argmax(logits, axis=-1)[..., None], 1.0, axis=-1)
+        return probs
+    z = logits / temperature
+    if top_k is not None:
+        kth = np.sort(z, axis=-1)[..., V - top_k][..., None]   # k-th largest per row
+        z = np.where(z >= kth, z, -np.inf)
+    z = z - z.max(axis=-1, keepdims=True)                      # exp never overflows
+    e = np.exp(z)
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+def sample_next(logits: torch.Tensor, temperature: float = 1.0, top_k: int | None = None,
+                generator: torch.Generator | None = None) -> torch.Tensor:
+    """Draw one character id per row. logits: (N, V) -> (N,) int64.
+
+    Same rules as `next_char_probs` (temperature 0 = greedy, top_k filter), in torch so that
+    generation draws from a seeded torch.Generator.
+    """
+    if logits.dim() != 2:
+        raise TypeError(f"logits must be (N, V), got shape {tuple(logits.shape)}")
+    if not isinstance(temperature, (int, float)) or temperature < 0:
+        raise ValueError(f"temperature must be a number >= 0, got {temperature!r}")
+    V = logits.shape[-1]
+    if top_k is not None and (isinstance(top_k, bool) or not isinstance(top_k, int) or not 1 <= top_k <= V):
+        raise ValueError(f"top_k must be None or an int in [1, V={V}], got {top_k!r}")
+    if temperature == 0:
+        return logits.argmax(dim=-1)
+    z = logits.double() / temperature
+    if top_k is not None:
+        kth = torch.topk(z, top_k, dim=-1).values[:, -1:]      # (N, 1)
+        z = z.masked_fill(z < kth, float("-inf"))
+    probs = torch.softmax(z, dim=-1)
+    return torch.multinomial(probs, 1, generator=generator).squeeze(1)
+
+
+@torch.no_grad()
+def generate(model: CharLSTM, vocab: CharVocab, prompt: str, n_chars: int,
+             temperature: float = 1.0, top_k: int | None = None,
+             generator: torch.Generator | None = None) -> str:
+    """Continue `prompt` by `n_chars` characters (returns only the continuation).
+
+    The prompt is read in one pass to build the hidden state; then each drawn character is fed
+    back. An empty prompt starts from a newline, the character that starts every speech.
+    """
+    if not isinstance(n_chars, int) or n_chars < 0:
+        raise ValueError(f"n_chars must be an int >= 0, got {n_chars!r}")
+    was_training = model.training
+    model.eval()
+    prompt = prompt if prompt else "\n"
+    x = torch.from_numpy(vocab.encode(prompt))[None, :]        # (1, T)
+    logits, state = model(x)
+    out = []
+    for _ in range(n_chars):
+        nxt = sample_next(logits[:, -1], temperature, top_k, generator)  # (1,)
+        out.append(int(nxt))
+        logits, state = model(nxt[:, None], state)
+    model.train(was_training)
+    return vocab.decode(np.array(out, dtype=np.int64))
+
+
+# ----------------------------------------------------------------------------- saliency
+
+
+def saliency(model: CharLSTM, ids: np.ndarray, position: int | None = None) -> np.ndarray:
+    """How much each earlier input character matters to one prediction.
+
+    ids: (T,) ints, the text read by the model. position: the step whose prediction (of
+    character position + 1) we explain; defaults to the last. Returns (position + 1,) float:
+    the L2 norm of d log p(ids[position + 1] or the argmax) / d embedding_t for t <= position.
+    The prediction is the log-probability of the true next character when it is known (position
+    < T - 1), else of the model's most likely next character.
+    """
+    ids = np.asarray(ids)
+    T = len(ids)
+    position = T - 1 if position is None else position
+    if not 0 <= position < T:
+        raise ValueError(f"position must be in [0, {T}), got {position}")
+    was_training = model.training
+    model.eval()
+    x = torch.from_numpy(ids[: position + 1].astype(np.int64))[None, :]   # (1, position + 1)
+    with torch.enable_grad():
+        logits, _, emb = model(x, return_embeddings=True)
+        logp = torch.log_softmax(logits[0, -1], dim=-1)       # (V,)
+        target = int(ids[position + 1]) if position + 1 < T else int(logp.argmax())
+        logp[target].backward()
+    model.train(was_training)
+    return emb.grad[0].norm(dim=-1).numpy()                   # (position + 1,)
+
+
+# ----------------------------------------------------------------------------- checkpoint
+
+
+def save_checkpoint(model: CharLSTM, vocab: CharVocab, path=CHECKPOINT_PATH, **info) -> None:
+    """Save the state_dict (float32), the model config and the vocabulary characters."""
+    state = {k: v.detach().to(torch.float32).clone() for k, v in model.state_dict().items()}
+    # Plain JSON types only (torch.__version__ is a str subclass that weights_only loading refuses).
+    info = json.loads(json.dumps(info, default=str))
+    torch.save({"config": model.config, "chars": vocab.chars, "state_dict": state,
+                "info": info}, path)
+
+
+def load_checkpoint(path=CHECKPOINT_PATH) -> tuple[CharLSTM, CharVocab, dict]:
+    """Load a checkpoint saved by `save_checkpoint`. Returns (model in eval mode, vocab, info)."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"no checkpoint at {path}; train one with `python tools/train_charlm.py`")
+    # weights_only: a checkpoint is data, never code. TorchVersion (a str) is allowed so that
+    # checkpoints whose info recorded torch.__version__ as is still load.
+    with torch.serialization.safe_globals([torch.torch_version.TorchVersion]):
+        blob = torch.load(path, map_location="cpu", weights_only=True)
+    model = CharLSTM(**blob["config"])
+    model.load_state_dict(blob["state_dict"])
+    model.eval()
+    return model, CharVocab.from_chars(blob["chars"]), blob.get("info", {})
+
+
+def load_checkpoint_info(path=CHECKPOINT_INFO_PATH) -> dict:
+    """The figures measured when the checkpoint was trained (data/charlm.json)."""
+    return json.loads(Path(path).read_text())

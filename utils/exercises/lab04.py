@@ -1,0 +1,116 @@
+"""Exercises of lab 04, the LSTM in PyTorch (solutions/04_pytorch_lstm.ipynb).
+
+    4.1 masked_cross_entropy   the mean cross-entropy over real (unpadded) positions, in torch
+    4.2 SequenceGRU            the language model of the lab with nn.GRU in place of nn.LSTM
+
+Everything runs in float64 on the CPU with weights that do not come from a random generator
+(linspace ramps), so the student's module and the reference see the same numbers whatever
+order they create their parameters in.
+"""
+
+import numpy as np
+import torch
+from torch import nn
+
+from utils.checks import Case, Exercise, register
+from utils.torch_models import gru_lm, masked_cross_entropy
+
+LAB = "04"
+
+
+def _tensor(a, dtype=torch.float64):
+    return torch.tensor(np.ascontiguousarray(a), dtype=dtype)
+
+
+# ----------------------------------------------------------------------------- 4.1 loss
+
+
+def loss_cases(rng):
+    N, T, V = 2, 4, 5
+    logits = np.linspace(-2.0, 3.0, N * T * V).reshape(N, T, V)
+    targets = (np.arange(N * T).reshape(N, T) * 3) % V
+    mask = np.array([[True, True, True, False], [True, True, False, False]])   # padded ends
+    cases = [Case((_tensor(logits), torch.tensor(targets), torch.tensor(mask)),
+                  label="fixed fixture N=2, T=4, V=5, padded ends")]
+    for N, T, V in [(3, 6, 4), (1, 3, 7)]:
+        m = rng.random((N, T)) < 0.6
+        m[0, 0] = True                                  # never an empty mask
+        cases.append(Case((_tensor(3 * rng.standard_normal((N, T, V))),
+                           torch.tensor(rng.integers(0, V, size=(N, T))), torch.tensor(m)),
+                          label=f"random N={N}, T={T}, V={V}"))
+    return cases
+
+
+register(Exercise(
+    name="masked_cross_entropy", lab=LAB, number="4.1",
+    reference=masked_cross_entropy, cases=loss_cases, outputs=("loss",),
+    hints={
+        "loss": "Average over the positions where mask is True only: divide the sum of the "
+                "masked per-position losses by mask.sum(), not by N*T. Use "
+                "F.cross_entropy(..., reduction='none') on logits reshaped to (N*T, V).",
+        "shape": "Return one number: a scalar tensor (the mean), not the (N, T) losses.",
+        "error": "F.cross_entropy expects the classes on axis 1: reshape logits (N, T, V) to "
+                 "(N*T, V) and targets (N, T) to (N*T,).",
+    },
+    rtol=1e-10, atol=1e-12,
+))
+
+
+# ----------------------------------------------------------------------------- 4.2 GRU
+
+
+def gru_cases(rng):
+    V, H = 5, 3
+    ids = torch.tensor([[3, 3, 4, 4, 2], [3, 4, 2, 0, 0]])    # a a b b EOS / a b EOS PAD PAD
+    cases = [Case((V, H, ids, 0.0), label="fixed weights V=5, H=3, two aⁿbⁿ strings")]
+    for V, H, N, T in [(4, 2, 3, 6), (6, 5, 2, 4)]:
+        cases.append(Case((V, H, torch.tensor(rng.integers(0, V, size=(N, T))),
+                           float(rng.uniform(-0.5, 0.5))),
+                          label=f"ramp weights with random offset, V={V}, H={H}, N={N}, T={T}"))
+    return cases
+
+
+def _only(model, kind, what):
+    found = [m for m in model.modules() if isinstance(m, kind)]
+    if len(found) != 1:
+        raise TypeError(f"the model must contain exactly one {what}, found {len(found)}")
+    return found[0]
+
+
+def call_gru(fn, case, uses):
+    """Build the model with fn(V, H), give it deterministic weights, run it on the ids.
+
+    Weights are set through the nn.GRU and nn.Linear it contains (whatever their attribute
+    names), so the check does not depend on the order the parameters were created in.
+    """
+    V, H, ids, offset = case.args
+    with torch.random.fork_rng(devices=[]):             # leave the notebook's stream alone
+        torch.manual_seed(0)
+        model = fn(V, H)
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"SequenceGRU(V, H) must build an nn.Module, got {type(model).__name__}")
+    gru = _only(model, nn.GRU, "nn.GRU")
+    out = _only(model, nn.Linear, "nn.Linear (the output layer)")
+    model = model.double()
+    with torch.no_grad():
+        for k, (name, p) in enumerate(sorted(list(gru.named_parameters()) + [
+                ("out." + n, q) for n, q in out.named_parameters()])):
+            ramp = np.linspace(-0.8, 0.9, p.numel()) * (1 + 0.3 * np.sin(k + 1)) + offset
+            p.copy_(torch.tensor(ramp.reshape(tuple(p.shape))))
+        return model(ids).detach().numpy()
+
+
+register(Exercise(
+    name="SequenceGRU", lab=LAB, number="4.2",
+    reference=gru_lm, cases=gru_cases, outputs=("logits",), call=call_gru,
+    hints={
+        "logits": "Create nn.GRU(V, H, batch_first=True): without batch_first the GRU reads "
+                  "axis 0 as time. Feed it one-hot inputs F.one_hot(x, V) in the dtype of the "
+                  "weights, and apply the nn.Linear(H, V) to every step's hidden state.",
+        "shape": "forward(x) takes (N, T) ids and returns logits (N, T, V).",
+        "error": "The model needs exactly one nn.GRU(V, H, batch_first=True) and one "
+                 "nn.Linear(H, V); one-hot inputs must be float: "
+                 "F.one_hot(x, V).to(self.out.weight.dtype).",
+    },
+    rtol=1e-9, atol=1e-12,
+))
