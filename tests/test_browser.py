@@ -14,7 +14,7 @@ broken one whose every fault must be caught, so the checks are shown to be able 
 Needs Debian's chromium (scripts/install-browser.sh) and playwright (requirements.txt); the
 test fails, never skips, when either is missing. Environment knobs: CHROMIUM_PATH,
 BROWSER_TEST_CONCURRENCY (notebooks at once, default 2), BROWSER_TEST_RUN_TIMEOUT (seconds
-per notebook, default 300).
+per notebook, default 600).
 """
 
 from __future__ import annotations
@@ -40,10 +40,23 @@ from browser import demo, harness  # noqa: E402  (needs tests/ on sys.path)
 SOLUTIONS = sorted((REPO_ROOT / "solutions").glob("*.ipynb"))
 SCREENSHOTS = REPO_ROOT / "artifacts" / "screenshots"
 TIMINGS = SCREENSHOTS / "timings.json"  # seconds per lab in the last run, to schedule the next
-CHROMIUM = os.environ.get("CHROMIUM_PATH", harness.DEFAULT_CHROMIUM)
-CONCURRENCY = int(os.environ.get("BROWSER_TEST_CONCURRENCY", "2"))
-RUN_TIMEOUT = float(os.environ.get("BROWSER_TEST_RUN_TIMEOUT", "300"))
 
+
+def _env_number(name: str, default: str, kind: type):
+    """A positive number from the environment, or a clear error naming the variable."""
+    raw = os.environ.get(name, default)
+    try:
+        value = kind(raw)
+    except ValueError:
+        value = None
+    if value is None or value <= 0:
+        raise ValueError(f"{name}: expected a positive {kind.__name__}, got {raw!r}")
+    return value
+
+
+CHROMIUM = os.environ.get("CHROMIUM_PATH", harness.DEFAULT_CHROMIUM)
+CONCURRENCY = _env_number("BROWSER_TEST_CONCURRENCY", "2", int)
+RUN_TIMEOUT = _env_number("BROWSER_TEST_RUN_TIMEOUT", "600", float)
 
 
 def require_browser(chromium: str) -> None:
@@ -113,11 +126,11 @@ def reports(request, tmp_path_factory) -> dict[str, harness.LabReport]:
     # The broken demo's dead slider needs no long wait to show that nothing changes.
     items += [(f"selftest/{stem}", f"_browser_selftest/{path.name}", SCREENSHOTS / "selftest" / f"{stem}.png",
                {"interaction_timeout": 10.0}) for stem, path in demos.items()]
-    # A stale picture (of this run's notebooks, or of a lab that no longer exists) would
-    # mislead whoever reads the artifact.
-    current = {str(SCREENSHOTS / f"{nb.stem}.png") for nb in SOLUTIONS}
+    # A stale picture (of a notebook about to be checked, or of a lab that no longer exists)
+    # would mislead whoever reads the artifact.
+    current_labs = {f"{nb.stem}.png" for nb in SOLUTIONS}
     for old in SCREENSHOTS.glob("*.png"):
-        if str(old) not in current or any(str(old) == str(shot) for _, _, shot, *_ in items):
+        if old.name not in current_labs:
             old.unlink()
     for _, _, shot, *_ in items:
         shot.unlink(missing_ok=True)

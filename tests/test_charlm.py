@@ -13,7 +13,15 @@ from utils.charlm import (CharLSTM, bigram_nats, bits_and_perplexity, bits_per_c
                           saliency, save_checkpoint, unigram_nats, uniform_nats)
 from utils.corpus import CharVocab, load_corpus
 
-torch.set_num_threads(1)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    # Small models: one thread is as fast, and the other tests' setting is restored after.
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="module")

@@ -2,9 +2,11 @@
 
 Submissions are built at test time from the student notebook that tools/generate.py makes
 from the toy solution (tests/fixtures/solutions/01_toy.ipynb, two exercises worth 1 point
-each: toy_affine_forward, toy_affine_backward), with a ``slow`` training cell added that would
-loop forever. All adversarial submissions are graded in one batch (2 jobs, short limits) and
-each test reads its row. Lab 02 gets a smaller suite when its solution notebook exists.
+each: toy_affine_forward, toy_affine_backward), with a ``slow`` training cell added between
+the exercises that would loop forever. All adversarial submissions are graded in one batch
+(2 jobs, short limits, children forked from a zygote) and each test reads its row; one test
+regrades a few in plain-subprocess mode. Lab 02 gets a smaller suite when its solution
+notebook exists. ``-m "not slow"`` runs only the quick unit tests.
 """
 
 from __future__ import annotations

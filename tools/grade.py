@@ -79,6 +79,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--exercises", type=Path, action="append", default=[], metavar="FILE.py",
                    help="grade the LAB exercises that this file registers instead of those in "
                         "utils/exercises (e.g. tests/fixtures/toy_exercises.py); repeatable")
+    p.add_argument("--no-zygote", action="store_true",
+                   help="start every submission as a plain new Python process instead of "
+                        "forking it from a pre-loaded one (slower; same grades)")
     p.add_argument("--seed", type=int, default=None,
                    help="draw the hidden cases from this seed (reproducible runs); "
                         "default: fresh cases every run")
@@ -110,7 +113,7 @@ def main(argv=None) -> int:
                                 exercise_timeout=args.exercise_timeout, memory_mb=args.memory)
         ctx = batch.Context(lab=args.lab, exercises=exercises, limits=limits,
                             solution=solutions[0] if solutions else None, extra_paths=folders,
-                            exercise_modules=modules, seed=args.seed)
+                            exercise_modules=modules, seed=args.seed, preload=not args.no_zygote)
         if ctx.solution is None:
             print(f"note: no solution notebook {args.lab}_*.ipynb in {args.solutions}; only the "
                   f"submissions' own slow tags are used", file=sys.stderr)

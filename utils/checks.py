@@ -625,7 +625,9 @@ def format_verdict(exercise: Exercise, outcome: Outcome, fallback: bool = True) 
         (h0, d0), *rest = outcome.problems
         head = f"{h0}{on_case}."
         if d0:
-            details.append(d0[0].upper() + d0[1:] + ".")
+            # Capitalise a sentence, but never an output name ("dWh is ...", not "DWh").
+            first = d0.split(" ", 1)[0]
+            details.append((d0 if first in exercise.outputs else d0[0].upper() + d0[1:]) + ".")
         for h, d in rest:
             details.append(f"Also: {h}" + (f": {d}." if d else "."))
     lines = [f"{FAIL_MARK} {exercise.title}: {head}"]

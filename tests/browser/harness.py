@@ -38,10 +38,13 @@ from pathlib import Path
 from typing import Sequence
 
 # Chromium on a closed network: without the background-networking flags it stalls trying to
-# reach Google services. Playwright's launch() gives every run a fresh temporary profile.
+# reach Google services. --no-sandbox because CI runs as root; --disable-dev-shm-usage because
+# a container's small /dev/shm crashes the renderer on long notebooks. Playwright's launch()
+# gives every run a fresh temporary profile.
 CHROMIUM_ARGS = [
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
     "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--disable-dev-shm-usage",
 ]
 DEFAULT_CHROMIUM = "/usr/bin/chromium"
 VIEWPORT = {"width": 1280, "height": 900}

@@ -13,6 +13,9 @@ How a submission is graded, and why each step is there:
 3. ``sandbox`` runs ``child.py`` in a new process (own session, ``python -I``, one BLAS
    thread) with limits on address space, CPU time and file size, a per-cell alarm, and a
    wall-clock limit per notebook enforced by the parent (the whole process group is killed).
+   To start fast, each process is forked from a ``zygote`` that has already imported what
+   the lab's notebook imports (NumPy, matplotlib, ``utils``, torch); it never runs student
+   code itself. Without a usable zygote, a plain ``python -I child.py`` is started instead.
    The child executes the student's cells in order and, right after the last cell that
    defines an exercise, calls the student's function on the hidden inputs and saves the raw
    outputs (so an exercise already graded survives a later crash, loop or ``os._exit``).
@@ -23,6 +26,11 @@ How a submission is graded, and why each step is there:
    missing or changed submissions) and one Markdown feedback file per student, with the
    check-style verdicts and hints but no hidden input values and no reference outputs.
 6. ``batch`` runs independent submissions in parallel (threads that each wait on a child).
+
+What the sandbox is not: the child runs as the grading user, so it can read and write that
+user's files, use the network and signal that user's processes. Limits stop accidents and
+the failure modes listed in the course's grading issue; for a class you do not trust, run
+the grader in a container or as a dedicated user with a read-only checkout.
 
 See ``tools/grade.py`` for the command line and the policy on scores, statuses and flags.
 """

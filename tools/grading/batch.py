@@ -12,7 +12,6 @@ import hashlib
 import importlib
 import inspect
 import json
-import os
 import re
 import signal
 import sys
@@ -341,7 +340,10 @@ def grade_folder(folder: Path, out: Path, ctx: Context, jobs: int = 2, log=print
         log(f"skipping {skipped} submission{'s' if skipped != 1 else ''} already graded "
             f"(same file, same grader)")
     pool = ThreadPoolExecutor(max_workers=jobs)
-    zygotes = sandbox.ZygotePool(ctx.zygote_spec(), jobs) if ctx.preload and todo else None
+    # Forking a pre-loaded process is only known to be safe on Linux (macOS libraries are
+    # not fork-safe once initialised): elsewhere every submission starts a fresh Python.
+    use_zygote = ctx.preload and todo and sys.platform.startswith("linux")
+    zygotes = sandbox.ZygotePool(ctx.zygote_spec(), jobs) if use_zygote else None
     runner = zygotes.run if zygotes else None
     try:
         futures = [pool.submit(grade_submission, p, ctx, runner) for p in todo]
