@@ -49,6 +49,7 @@ __all__ = [
     "REGISTRY",
     "LOAD_ERRORS",
     "register",
+    "backward_call",
     "get_exercise",
     "check",
     "make_cases",
@@ -241,6 +242,23 @@ def register(exercise: Exercise) -> Exercise:
     return exercise
 
 
+def backward_call(forward: str, n_upstream: int = 1) -> Callable:
+    """A `call` for a backward exercise whose cache comes from the forward the lab uses.
+
+    The cases of such an exercise hold `n_upstream` upstream gradients followed by the
+    forward's inputs: `Case((dh, x, h_prev, Wx, Wh, b))`. The returned call runs
+    `uses[forward]` on the inputs, takes its last output (the cache) and calls
+    `fn(*upstream, cache)`, so the student's backward reads the cache of the student's own
+    forward when that passed, and of the reference otherwise.
+    """
+    def call(fn, case, uses):
+        upstream, inputs = case.args[:n_upstream], case.args[n_upstream:]
+        cache = uses[forward](*inputs)[-1]
+        return fn(*upstream, cache)
+
+    return call
+
+
 def get_exercise(name: str) -> Exercise:
     """The registered exercise called ``name`` (clear error when there is none)."""
     if not isinstance(name, str):
@@ -404,18 +422,23 @@ def _reference_uses(exercise: Exercise) -> dict[str, Callable]:
 # --------------------------------------------------------------------------- comparing
 
 
+def _sig(x, digits: int) -> str:
+    """x with `digits` significant digits, exponent without padding: 0.41, 3.2e-7."""
+    s = f"{x:.{digits}g}"
+    if "e" in s:
+        mant, exp = s.split("e")
+        s = f"{mant}e{int(exp)}"
+    return s
+
+
 def _num(x) -> str:
-    """A number with 2 significant digits, exponent without padding: 0.41, 3.2e-7."""
+    """A number with 2 significant digits (for errors): 0.41, 3.2e-7."""
     x = float(x)
     if x == 0:
         return "0"
     if not np.isfinite(x):
         return str(x)
-    s = f"{x:.2g}"
-    if "e" in s:
-        mant, exp = s.split("e")
-        s = f"{mant}e{int(exp)}"
-    return s
+    return _sig(x, 2)
 
 
 def _val(x) -> str:
@@ -423,11 +446,7 @@ def _val(x) -> str:
     x = complex(x) if np.iscomplexobj(x) else float(x)
     if isinstance(x, complex):
         return f"{x:.4g}"
-    s = f"{x:.4g}"
-    if "e" in s:
-        mant, exp = s.split("e")
-        s = f"{mant}e{int(exp)}"
-    return s
+    return _sig(x, 4)
 
 
 def _index(idx) -> str:

@@ -18,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 
 from utils import layers
-from utils.checks import Case, Exercise, register
+from utils.checks import Case, Exercise, backward_call, register
 
 FWD_RTOL, GRAD_RTOL = 1e-7, 1e-6
 
@@ -149,15 +149,9 @@ def step_back_cases(rng):
     return cases
 
 
-def call_step_back(fn, case, uses):
-    dh, *inputs = case.args
-    _, cache = uses["rnn_step_forward"](*inputs)
-    return fn(dh, cache)
-
-
 register(Exercise(
     name="rnn_step_backward", lab="02", number="2.4",
-    reference=layers.rnn_step_backward, cases=step_back_cases, call=call_step_back,
+    reference=layers.rnn_step_backward, cases=step_back_cases, call=backward_call("rnn_step_forward"),
     uses=("rnn_step_forward",), outputs=("dx", "dh_prev", "dWx", "dWh", "db"),
     rtol=GRAD_RTOL, atol=1e-12,
     hints={
@@ -183,15 +177,9 @@ def seq_back_cases(rng):
     return cases
 
 
-def call_seq_back(fn, case, uses):
-    dh, *inputs = case.args
-    _, cache = uses["rnn_forward"](*inputs)
-    return fn(dh, cache)
-
-
 register(Exercise(
     name="rnn_backward", lab="02", number="2.5",
-    reference=layers.rnn_backward, cases=seq_back_cases, call=call_seq_back,
+    reference=layers.rnn_backward, cases=seq_back_cases, call=backward_call("rnn_forward"),
     uses=("rnn_forward",), outputs=("dx", "dh0", "dWx", "dWh", "db"),
     rtol=GRAD_RTOL, atol=1e-12,
     hints={

@@ -14,7 +14,7 @@ rng the check passes in. Everything is float64, so the tolerances can be tight.
 import numpy as np
 
 from utils import layers
-from utils.checks import Case, Exercise, register
+from utils.checks import Case, Exercise, backward_call, register
 
 LAB = "03"
 
@@ -155,17 +155,11 @@ def step_backward_cases(rng):
     return cases
 
 
-def call_step_backward(fn, case, uses):
-    dh, dc, *inputs = case.args
-    _, _, cache = uses["lstm_step_forward"](*inputs)
-    return fn(dh, dc, cache)
-
-
 register(Exercise(
     name="lstm_step_backward", lab=LAB, number="3.4",
     reference=layers.lstm_step_backward, cases=step_backward_cases,
     outputs=("dx", "dh_prev", "dc_prev", "dWx", "dWh", "db"),
-    call=call_step_backward, uses=("lstm_step_forward",),
+    call=backward_call("lstm_step_forward", n_upstream=2), uses=("lstm_step_forward",),
     hints={
         "dc_prev": "dc_prev = dc_total * f, where dc_total = dc + dh * o * (1 - tanh(c)^2): the "
                    "cell state gets gradient from h = o * tanh(c) and from the next step.",
@@ -199,17 +193,11 @@ def backward_cases(rng):
     return cases
 
 
-def call_backward(fn, case, uses):
-    dh, *inputs = case.args
-    _, cache = uses["lstm_forward"](*inputs)
-    return fn(dh, cache)
-
-
 register(Exercise(
     name="lstm_backward", lab=LAB, number="3.5",
     reference=layers.lstm_backward, cases=backward_cases,
     outputs=("dx", "dh0", "dc0", "dWx", "dWh", "db"),
-    call=call_backward, uses=("lstm_forward",),
+    call=backward_call("lstm_forward"), uses=("lstm_forward",),
     hints={
         "dWh": "Each step's parameter gradients must be added up (+=) over all T steps, and each "
                "step gets dh[:, t] plus the dh_prev of step t+1.",
