@@ -36,7 +36,8 @@ MAX_NDIM = 32
 
 
 def _array_spec(a: np.ndarray) -> dict:
-    a = np.ascontiguousarray(a)
+    if not a.flags.c_contiguous:  # (np.ascontiguousarray would make a 0-d array 1-d)
+        a = a.copy(order="C")
     if a.dtype.byteorder == ">":
         a = a.astype(a.dtype.newbyteorder("="))
     return {"dtype": a.dtype.name, "shape": list(a.shape),

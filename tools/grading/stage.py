@@ -69,11 +69,11 @@ def _stub_source(source: str, names: dict) -> str:
         raise ValueError(f"cannot remove the reference implementations {sorted(missing)}: they "
                          f"are not top-level functions of their module")
     for start, end, fn in sorted(spans, reverse=True):
+        # self-contained (no module global): a copied code object raises the same error
         stub = (f"def {fn}(*args, **kwargs):\n"
-                f"    raise {ERROR_CLASS}({message(names[fn])!r})\n")
+                f"    raise type({ERROR_CLASS!r}, (RuntimeError,), {{}})(\n"
+                f"        {message(names[fn])!r})\n")
         lines[start - 1:end] = [stub]
-    lines.append(f"\n\nclass {ERROR_CLASS}(RuntimeError):\n"
-                 f"    \"\"\"A reference implementation was called while grading.\"\"\"\n")
     return "".join(lines)
 
 
