@@ -139,8 +139,11 @@ def main(argv=None) -> int:
         print("interrupted: the rows written so far are kept; rerun to grade the rest",
               file=sys.stderr)
         return 130
+    import resource
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KB on Linux
     print(f"graded {summary['graded']}, skipped {summary['skipped']} in "
-          f"{summary['seconds']:.1f} s -> {args.out / 'grades.csv'}")
+          f"{summary['seconds']:.1f} s (grader peak memory {peak:.0f} MB) -> "
+          f"{args.out / 'grades.csv'}; copy detection: {args.out / 'report.md'}")
     return 0
 
 

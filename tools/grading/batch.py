@@ -57,14 +57,14 @@ class Context:
     grader: str = ""
     solution_slow: set = field(default_factory=set)
 
-    check_want: dict = field(default_factory=dict)
+    check_outputs: dict = field(default_factory=dict)
 
     def __post_init__(self):
         if not self.exercises:
             raise ValueError(f"lab {self.lab!r} has no registered exercises")
         self.solution_slow = submission.slow_ids(self.solution)
         self.grader = self.grader or grader_id(self.exercises)
-        self.check_want = scoring.check_outputs(self.with_uses)
+        self.check_outputs = scoring.check_outputs(self.with_uses)
 
     @property
     def exercise_modules(self) -> list:
@@ -298,7 +298,7 @@ def _grade(data: bytes, student: str, ctx: Context, runner):
             "cells": [{"index": c.index, "source": c.source, "grade_after": c.grade_after}
                       for c in run_cells],
             "cases": scoring.task_inputs(cases), "replay": replay,
-            "check_want": ctx.check_want}
+            "check": ctx.check_outputs}
     run = runner.run(json.dumps(task).encode(), ctx.limits.notebook_timeout)
     events = _events(run.messages)
     done = any(m.get("event") == "done" for m in run.messages)

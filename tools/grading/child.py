@@ -151,6 +151,9 @@ def main(lib):
     names = list(task["exercises"])
     exercises = {n: checks.get_exercise(n) for n in names}
     stubs = {n: ex.reference for n, ex in exercises.items()}  # stubs in this view
+    for ex in list(exercises.values()):
+        for u in ex.uses:
+            stubs.setdefault(u, checks.get_exercise(u).reference)
     run_cases = checks.run_cases
     CaseError = checks.CaseError
 
@@ -159,14 +162,18 @@ def main(lib):
     replay = {n: [[(u, cases_io.decode(v)) for u, v in calls] for calls in per_case]
               for n, per_case in task.get("replay", {}).items()}
     check_want = {n: [{k: cases_io.decode(v) for k, v in w.items()} for w in per_case]
-                  for n, per_case in task.get("check_want", {}).items()}
-    del task["cases"]
+                  for n, per_case in task["check"]["want"].items()}
+    check_replay = {n: [[(u, cases_io.decode(v)) for u, v in calls] for calls in per_case]
+                    for n, per_case in task["check"]["replay"].items()}
+    del task["cases"], task["check"]
     original_check = checks.check
 
     def grading_check(name, fn, uses=None, **kwargs):
         """``check`` without the reference: the reference outputs of the check's own (public,
-        fixed-seed) cases come from the parent. Returns ``fn`` when it passes, else the
-        exercise's stub, like the notebook's check returns the reference."""
+        fixed-seed) cases come from the parent, and so do the results of the references of
+        the exercises it uses, standing in for a stub the notebook passes in ``uses`` (its own
+        version failed). Returns ``fn`` when it passes, else the exercise's stub, as the
+        notebook's check returns the reference."""
         if name not in check_want:
             return original_check(name, fn, uses, **kwargs)
         ex = checks.get_exercise(name)
@@ -174,7 +181,16 @@ def main(lib):
             raise TypeError(f"check({name!r}, fn): fn must be the function you wrote, "
                             f"got {type(fn).__name__}")
         own = checks.make_cases(ex)
-        outcome = checks.evaluate(ex, own, run_cases(ex, fn, own, uses), check_want[name])
+        got = []
+        for i, case in enumerate(own):
+            given = dict(uses or {})
+            stubbed = [u for u in ex.uses
+                       if given.get(u, stubs.get(u)) is checks.get_exercise(u).reference]
+            if stubbed and name in check_replay:
+                make = replayer(check_replay[name][i])
+                given.update({u: make(u) for u in stubbed})
+            got.append(run_cases(ex, fn, [case], given)[0])
+        outcome = checks.evaluate(ex, own, got, check_want[name])
         print(checks.format_verdict(ex, outcome, fallback=True))
         return fn if outcome.passed else ex.reference
 

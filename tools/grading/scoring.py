@@ -142,14 +142,14 @@ def reference_results(exercises, cases: dict) -> tuple:
 
 
 def check_outputs(exercises) -> dict:
-    """{exercise name: [{output: encoded array}, ...]}: the reference outputs of the check
-    cell's own cases (fixed seed, as the notebook shows them) for the child's ``check``."""
-    out = {}
-    for ex in exercises:
-        refs = {u: checks.get_exercise(u).reference for u in ex.uses}
-        want = checks.run_cases(ex, ex.reference, checks.make_cases(ex), refs)
-        out[ex.name] = [{k: cases_io.encode(v) for k, v in w.items()} for w in want]
-    return out
+    """{"want": {name: [{output: encoded array}] per case}, "replay": {name: [...]}}: the
+    reference outputs of the check cell's own cases (fixed seed, public: the notebook prints
+    them) and the reference results of the exercises they use, for the child's ``check``."""
+    cases = {ex.name: checks.make_cases(ex) for ex in exercises}
+    want, replay = reference_results(exercises, cases)
+    return {"want": {n: [{k: cases_io.encode(v) for k, v in w.items()} for w in per_case]
+                     for n, per_case in want.items()},
+            "replay": replay}
 
 
 def _decode_entries(entries, want, budget):
