@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import resource
 import subprocess
 import sys
 import tempfile
@@ -60,6 +61,10 @@ def main(argv=None) -> int:
         t0 = time.perf_counter()
         r = subprocess.run(cmd, capture_output=True, text=True)
         seconds = time.perf_counter() - t0
+        # CPU seconds of the grader and every sandbox (all waited for): on an idle machine
+        # with --jobs cores, the wall clock cannot be much below cpu / jobs.
+        usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpu = usage.ru_utime + usage.ru_stime
         if r.returncode != 0:
             print(r.stdout + r.stderr, file=sys.stderr)
             print(f"error: tools/grade.py exited with {r.returncode}", file=sys.stderr)
@@ -84,6 +89,8 @@ def main(argv=None) -> int:
     print(f"lab {lab}: {args.n} submissions, {args.jobs} jobs: {seconds:.1f} s "
           f"({seconds / args.n:.2f} s per submission; goal for 30 of lab 02 on 2 cores: <= 60 s); "
           f"grader peak memory {peak}")
+    print(f"CPU time of the grader and its sandboxes: {cpu:.1f} s "
+          f"({cpu / args.n:.2f} s per submission; {cpu / args.jobs:.1f} s over {args.jobs} cores)")
     print(f"totals: correct {rows and by_kind.get('correct', [{}])[0].get('total')}/"
           f"{rows[0]['max'] if rows else '?'}, partly {', '.join(partly)}, untouched 0")
     for problem in problems:

@@ -125,6 +125,13 @@ def main(lib):
     os.dup2(null, 1)
     os.close(null)
     here = os.path.dirname(os.path.abspath(__file__))
+    fonts = os.path.join(os.path.dirname(here), "mpl")
+    config = os.environ.get("MPLCONFIGDIR")
+    if config and os.path.isdir(fonts):  # matplotlib's font list, built once per run
+        import shutil
+        os.makedirs(config, exist_ok=True)
+        for name in os.listdir(fonts):
+            shutil.copyfile(os.path.join(fonts, name), os.path.join(config, name))
     for p in (here, lib):
         if p not in sys.path:
             sys.path.insert(0, p)

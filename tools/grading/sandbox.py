@@ -184,7 +184,7 @@ class Runner:
                 bw += ["--symlink", os.readlink(top), top]
             elif os.path.isdir(top):
                 bw += ["--ro-bind", top, top]
-        for f in ("/etc/ld.so.cache", "/etc/alternatives", "/etc/localtime"):
+        for f in ("/etc/ld.so.cache", "/etc/alternatives", "/etc/localtime", "/etc/fonts"):
             bw += ["--ro-bind-try", f, f]
         bw += ["--proc", "/proc", "--dev", "/dev", "--size", str(tmpfs), "--tmpfs", "/tmp",
                "--dir", WORK, "--dir", "/tmp/home", *binds, "--chdir", WORK, "--clearenv"]

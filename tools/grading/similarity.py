@@ -10,7 +10,7 @@ Normalisation, so that renaming and reformatting do not hide a copy:
    the docstring disappear);
 2. drop the statements of the skeleton every student starts from (the solution cell with
    its ``### BEGIN/END SOLUTION`` block removed, e.g. given setup lines or ``raise
-   NotImplementedError``);
+   NotImplementedError``), compared after renaming so a renamed skeleton line is dropped too;
 3. tokenize (``tokenize``): keywords, operators and attribute names (``.T``, ``np.tanh``)
    are kept, every other name becomes its order of first appearance (``v0, v1, ...``),
    numbers ``NUM`` and strings ``STR``.
@@ -89,15 +89,12 @@ def skeleton(solution: Path | None, name: str) -> set:
                 kept.append(line)
         fn = _function("\n".join(kept), name)
         if fn is not None:
-            return {ast.unparse(s) for s in _body(fn)}
+            return {_key(s) for s in _body(fn)}
     return set()
 
 
-def tokens(fn, shared: set) -> list:
-    """The normalised tokens of a function's body without the skeleton statements."""
-    if fn is None:
-        return []
-    text = "\n".join(ast.unparse(s) for s in _body(fn) if ast.unparse(s) not in shared)
+def _normalise(text: str) -> list:
+    """Tokens of ``text`` with names replaced by their order of first appearance."""
     out, names, prev = [], {}, ""
     try:
         for tok in tokenize.generate_tokens(io.StringIO(text + "\n").readline):
@@ -120,6 +117,18 @@ def tokens(fn, shared: set) -> list:
     except (tokenize.TokenError, IndentationError, SyntaxError):
         return []
     return out
+
+
+def _key(statement) -> str:
+    """A statement normalised on its own: the same skeleton line, renamed, has the same key."""
+    return " ".join(_normalise(ast.unparse(statement)))
+
+
+def tokens(fn, shared: set) -> list:
+    """The normalised tokens of a function's body without the skeleton statements."""
+    if fn is None:
+        return []
+    return _normalise("\n".join(ast.unparse(s) for s in _body(fn) if _key(s) not in shared))
 
 
 def score(a: list, b: list) -> float:

@@ -3,6 +3,8 @@
     <view>/grader/   child.py, cases_io.py, labs.py  (the program that runs the notebook)
     <view>/lib/      utils/ (the repository's .py files only) and the extra exercise modules
     <view>/mnt/      empty mount points (see ``sandbox``)
+    <view>/mpl/      matplotlib's font list, built once here: each child copies it into its
+                     own config folder instead of scanning the fonts again (seconds each)
 
 In ``lib/``, the reference implementation of every graded exercise (and of the exercises
 they use) is replaced by a function that raises ``ReferenceUnavailableError`` naming it:
@@ -22,6 +24,8 @@ import ast
 import inspect
 import os
 import shutil
+import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
@@ -77,6 +81,20 @@ def _stub_source(source: str, names: dict) -> str:
     return "".join(lines)
 
 
+def _font_cache(folder: Path) -> None:
+    folder.mkdir()
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(folder), "MPLCONFIGDIR": str(folder),
+           "MPLBACKEND": "Agg", "LANG": "C.UTF-8"}
+    try:
+        subprocess.run([sys.executable, "-I", "-B", "-c", "import matplotlib.font_manager"],
+                       env=env, cwd=str(folder), timeout=300, capture_output=True)
+    except (OSError, subprocess.SubprocessError):
+        pass  # no matplotlib, or too slow: each child builds its own list
+    for p in folder.iterdir():
+        if not p.name.startswith("fontlist-"):
+            shutil.rmtree(p, ignore_errors=True) if p.is_dir() else p.unlink()
+
+
 def build(repo: Path, exercises, extra_modules=()) -> Path:
     """Create a fresh view for ``exercises`` (``checks.Exercise`` list, with their ``uses``
     resolved by the caller) and return its folder. extra_modules: .py files that register
@@ -118,6 +136,7 @@ def build(repo: Path, exercises, extra_modules=()) -> Path:
             if dest in by_file:
                 text = _stub_source(text, by_file[dest])
             dest.write_text(text, encoding="utf-8")
+        _font_cache(view / "mpl")
         for d in [view, *view.rglob("*")]:
             os.chmod(d, 0o755 if d.is_dir() else 0o644)
     except BaseException:
