@@ -61,10 +61,13 @@ def main(argv=None) -> int:
         t0 = time.perf_counter()
         r = subprocess.run(cmd, capture_output=True, text=True)
         seconds = time.perf_counter() - t0
-        # CPU seconds of the grader and every sandbox (all waited for): on an idle machine
-        # with --jobs cores, the wall clock cannot be much below cpu / jobs.
+        # CPU seconds of the grader (bwrap does not pass its children's CPU time on, so the
+        # sandboxes' own figure, as they report it, is added): on an idle machine with
+        # --jobs cores, the wall clock cannot be much below cpu / jobs.
         usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-        cpu = usage.ru_utime + usage.ru_stime
+        cpu = usage.ru_utime + usage.ru_stime + float(next(
+            (line.split("sandboxes' CPU ")[1].split(" s)")[0] for line in r.stdout.splitlines()
+             if "sandboxes' CPU " in line), 0))
         if r.returncode != 0:
             print(r.stdout + r.stderr, file=sys.stderr)
             print(f"error: tools/grade.py exited with {r.returncode}", file=sys.stderr)

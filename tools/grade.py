@@ -142,7 +142,8 @@ def main(argv=None) -> int:
     import resource
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KB on Linux
     print(f"graded {summary['graded']}, skipped {summary['skipped']} in "
-          f"{summary['seconds']:.1f} s (grader peak memory {peak:.0f} MB) -> "
+          f"{summary['seconds']:.1f} s (grader peak memory {peak:.0f} MB, sandboxes' CPU "
+          f"{summary['sandbox_cpu']:.1f} s) -> "
           f"{args.out / 'grades.csv'}; copy detection: {args.out / 'report.md'}")
     return 0
 

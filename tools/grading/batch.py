@@ -17,7 +17,6 @@ import json
 import os
 import re
 import shutil
-import signal
 import sys
 import time
 import traceback
@@ -30,6 +29,7 @@ import numpy as np
 from utils import checks
 
 from . import GRADER_VERSION, report, sandbox, scoring, similarity, stage, submission
+from .status import events as cell_events, run_status
 
 REPO = Path(__file__).resolve().parents[2]
 _HERE = Path(__file__).resolve().parent
@@ -103,10 +103,13 @@ class Context:
 
 @dataclass
 class Graded:
+    """cpu: CPU seconds the sandbox says it used (untrusted: for timing figures only)."""
+
     student: str
     row: dict
     feedback: str
     seconds: float
+    cpu: float = 0.0
 
 
 def grader_id(exercises) -> str:
@@ -150,97 +153,6 @@ def student_ids(paths) -> dict:
     return seen
 
 
-def _first_line(source: str) -> str:
-    for line in source.splitlines():
-        if line.strip():
-            s = line.strip().replace("`", "'")
-            return s if len(s) <= 60 else s[:57] + "..."
-    return ""
-
-
-def _events(messages: list) -> list:
-    """The cell events among the child's messages, with their fields type-checked."""
-    out = []
-    for e in messages:
-        if e.get("event") in ("start", "end") and isinstance(e.get("cell"), int):
-            out.append(e)
-        elif e.get("event") in ("grading", "result") and isinstance(e.get("exercise"), str):
-            out.append({"event": "grading" if e["event"] == "grading" else "graded",
-                        "exercise": e["exercise"]})
-    return out
-
-
-_SIGNALS = {-s.value: s.name for s in signal.Signals}
-
-
-def _run_status(run, events, cells_by_index, limits, done):
-    """(status, detail, cell problems [str], n other cell errors)."""
-    problems, kinds = [], set()
-    n_errors = 0
-    last_started = grading = None
-    for e in events:
-        if e.get("event") == "start":
-            last_started, grading = e.get("cell"), None
-        elif e.get("event") == "end":
-            last_started = None
-        elif e.get("event") == "grading":
-            grading = scoring.clean(e.get("exercise", ""), 80)
-        elif e.get("event") == "graded":
-            grading = None
-        if e.get("event") != "end" or not e.get("error"):
-            continue
-        err = e["error"]
-        if not isinstance(err, dict):
-            continue
-        cell = cells_by_index.get(e.get("cell"))
-        where = f"cell {int(e['cell']) + 1}" if cell is not None else "a cell"
-        if cell is not None and _first_line(cell.source):
-            where += f" (`{_first_line(cell.source)}`)"
-        etype = scoring.clean(err.get("type", ""), 60)
-        msg = scoring.clean(err.get("message", ""))
-        line = f", line {err['line']}" if isinstance(err.get("line"), int) else ""
-        if etype == "Timeout":
-            kinds.add("timeout")
-            problems.append(f"{where}: stopped after {limits.cell_timeout:g} s (time limit per cell).")
-        elif etype == "MemoryError":
-            kinds.add("memory")
-            problems.append(f"{where}: MemoryError{line} (memory limit {limits.memory_mb} MB).")
-        elif etype in ("SyntaxError", "IndentationError", "TabError"):
-            kinds.add("syntax-error")
-            problems.append(f"{where}: {etype}{line}: {msg}")
-        else:
-            n_errors += 1
-            problems.append(f"{where}: raised {etype}{line}" + (f": {msg}" if msg else ""))
-    running = cells_by_index.get(last_started)
-    at = ""
-    if grading:
-        at = f" while calling {grading} on the hidden cases"
-    elif running is not None:
-        at = f" while running cell {last_started + 1}"
-        if _first_line(running.source):
-            at += f" (`{_first_line(running.source)}`)"
-    if run.overflow:
-        return ("crashed", f"the notebook sent more than {limits.channel_mb} MB of answers{at}",
-                problems, n_errors)
-    if run.timed_out:
-        return ("timeout", f"the notebook was stopped after {limits.notebook_timeout:g} s{at}",
-                problems, n_errors)
-    if not done:
-        err = run.stderr_tail
-        if "MemoryError" in err or "bad_alloc" in err or "Cannot allocate memory" in err:
-            return "memory", f"the process ran out of memory{at}", problems, n_errors
-        if run.returncode == -signal.SIGXCPU:
-            return "timeout", f"the CPU time limit was reached{at}", problems, n_errors
-        how = (f"killed by {_SIGNALS.get(run.returncode, run.returncode)}" if run.returncode < 0
-               else f"exited with code {run.returncode}")
-        return "crashed", f"the process {how}{at}", problems, n_errors
-    for status in ("timeout", "memory", "syntax-error"):
-        if status in kinds:
-            return status, problems[0] if len(problems) == 1 else f"{len(problems)} cell problems", \
-                problems, n_errors
-    return "ok", "", problems, n_errors
-
-
 def grade_submission(path: Path, ctx: Context, runner, student: str | None = None) -> Graded:
     """Grade one notebook file with ``runner`` (a ``sandbox.Runner``); returns its CSV row
     and feedback text. Never raises on anything a student can put in the file."""
@@ -250,14 +162,14 @@ def grade_submission(path: Path, ctx: Context, runner, student: str | None = Non
     row = {"student": student, "sha256": sha, "grader": ctx.grader, "sandbox": ctx.mode,
            "max": report.fmt_points(sum(float(ex.points) for ex in ctx.exercises))}
     try:
-        results, status, detail, problems, n_slow, flags = _grade(data, student, ctx, runner)
+        results, status, detail, problems, n_slow, flags, cpu = _grade(data, student, ctx, runner)
     except Exception as e:  # the grader's bug: keep the batch going, regrade next run
         if sandbox._stopping.is_set():
             raise
         tb = traceback.format_exc(limit=3)
         print(f"grader error on {student}: {type(e).__name__}: {e}\n{tb}", file=sys.stderr)
-        results, status, detail, problems, n_slow, flags = (
-            [], "grader-error", f"{type(e).__name__}: {str(e)[:200]}", [], (0, 0), [])
+        results, status, detail, problems, n_slow, flags, cpu = (
+            [], "grader-error", f"{type(e).__name__}: {str(e)[:200]}", [], (0, 0), [], 0.0)
     if not ctx.sandboxed:
         flags.append("unsandboxed")
     by_name = {r.name: r for r in results}
@@ -267,7 +179,7 @@ def grade_submission(path: Path, ctx: Context, runner, student: str | None = Non
     row.update(total=report.fmt_points(sum(r.points for r in results)), status=status,
                flags=";".join(flags), detail=detail)
     text = report.feedback_markdown(student, ctx.lab, results, status, detail, problems, n_slow, flags)
-    return Graded(student, row, text, time.monotonic() - t0)
+    return Graded(student, row, text, time.monotonic() - t0, cpu)
 
 
 def _not_run(ctx, why):
@@ -279,7 +191,7 @@ def _grade(data: bytes, student: str, ctx: Context, runner):
     try:
         nb = submission.parse_notebook(data)
     except submission.SubmissionError as e:
-        return _not_run(ctx, str(e)), e.status, str(e), [], (0, 0), []
+        return _not_run(ctx, str(e)), e.status, str(e), [], (0, 0), [], 0.0
     cells = submission.code_cells(nb, ctx.names, ctx.solution_slow)
     static = submission.scan(cells, {ex.name: ex for ex in ctx.exercises})
     run_cells = [c for c in cells if not c.slow]
@@ -300,9 +212,9 @@ def _grade(data: bytes, student: str, ctx: Context, runner):
             "cases": scoring.task_inputs(cases), "replay": replay,
             "check": ctx.check_outputs}
     run = runner.run(json.dumps(task).encode(), ctx.limits.notebook_timeout)
-    events = _events(run.messages)
+    events = cell_events(run.messages)
     done = any(m.get("event") == "done" for m in run.messages)
-    status, detail, problems, n_errors = _run_status(
+    status, detail, problems, n_errors = run_status(
         run, events, {c.index: c for c in cells}, ctx.limits, done)
     stopped = "" if done else f"the notebook stopped before this exercise ({detail})"
     results = scoring.score(ctx.exercises, cases, want, run.messages, static, stopped,
@@ -319,7 +231,9 @@ def _grade(data: bytes, student: str, ctx: Context, runner):
     flags += [f"suspicious:{s}" for s in static["suspicious"]]
     if n_errors:
         flags.append(f"cell-errors:{n_errors}")
-    return results, status, detail, problems, (n_slow, n_after), flags
+    cpu = next((m.get("cpu") for m in run.messages if m.get("event") == "done"), 0.0)
+    cpu = float(cpu) if isinstance(cpu, (int, float)) and 0 <= cpu < 1e6 else 0.0
+    return results, status, detail, problems, (n_slow, n_after), flags, cpu
 
 
 def find_submissions(folder: Path) -> list:
@@ -354,7 +268,8 @@ def grade_folder(folder: Path, out: Path, ctx: Context, jobs: int = 2, log=print
     """Grade every submission in ``folder`` into ``out/grades.csv``, ``out/feedback/`` and
     the instructor's ``out/report.md`` (copy detection).
 
-    Returns {"graded": n, "skipped": n, "seconds": wall clock}. Students whose row has the
+    Returns {"graded": n, "skipped": n, "seconds": wall clock, "sandbox_cpu": CPU seconds
+    the sandboxes reported (untrusted, for timing only)}. Students whose row has the
     same sha256, grader id and sandbox mode (and no grader-error) are skipped. Raises
     ValueError (nothing graded) on a bad output folder or when the sandbox cannot run.
     """
@@ -383,6 +298,7 @@ def grade_folder(folder: Path, out: Path, ctx: Context, jobs: int = 2, log=print
     stage.clean_stale()
     view = stage.build(REPO, ctx.with_uses, ctx.exercise_files) if todo else None
     pool = ThreadPoolExecutor(max_workers=jobs)
+    cpu = 0.0
     try:
         if view is not None:
             runner = sandbox.Runner(view, ctx.limits, REPO / "data", sandboxed=ctx.sandboxed)
@@ -395,6 +311,7 @@ def grade_folder(folder: Path, out: Path, ctx: Context, jobs: int = 2, log=print
             futures = [pool.submit(grade_submission, ids[s], ctx, runner, s) for s in todo]
             for i, fut in enumerate(as_completed(futures), 1):
                 g = fut.result()
+                cpu += g.cpu
                 # feedback first: a row in the CSV always has its feedback file
                 report.write_atomic(out / "feedback" / f"{g.student}.md", g.feedback)
                 rows[g.student] = g.row
@@ -416,7 +333,8 @@ def grade_folder(folder: Path, out: Path, ctx: Context, jobs: int = 2, log=print
             row["similarity"] = similarity.cell_text(matches.get(student, []))
     report.write_csv(csv_path, fields, rows)
     report.write_atomic(out / "report.md", similarity.report_markdown(ctx.lab, matches))
-    return {"graded": len(todo), "skipped": skipped, "seconds": time.monotonic() - t0}
+    return {"graded": len(todo), "skipped": skipped, "seconds": time.monotonic() - t0,
+            "sandbox_cpu": cpu}
 
 
 def load_exercise_modules(paths) -> tuple:

@@ -208,7 +208,8 @@ class Runner:
     def run(self, task: bytes, timeout: float) -> RunResult:
         """Run one child with ``task`` (a JSON line) on its stdin; never raises on what the
         child does."""
-        with tempfile.TemporaryDirectory(prefix="grade-plain-") as tmp:
+        # (inside the view: removed with it, also by the next run after a crash)
+        with tempfile.TemporaryDirectory(prefix="plain-", dir=self.view) as tmp:
             cwd, env = None, None
             if not self.sandboxed:
                 home = Path(tmp) / "home"
@@ -260,6 +261,11 @@ class Runner:
                     break
         finally:
             sel.close()
+            if not (timed_out or overflow):
+                try:  # let bwrap reap the child and exit on its own (CPU time accounted)
+                    proc.wait(timeout=max(0.1, min(5.0, deadline - time.monotonic())))
+                except subprocess.TimeoutExpired:
+                    pass
             _kill(proc)
             with _live_lock:
                 _live.discard(proc)
@@ -275,7 +281,10 @@ class Runner:
                 continue  # a line the student's code may have mangled
             if isinstance(m, dict):
                 messages.append(m)
-        return RunResult(proc.returncode, timed_out, overflow, time.monotonic() - t0, messages,
+        code = proc.returncode
+        if self.sandboxed and 128 < code < 128 + 65:
+            code = 128 - code  # bwrap exits with 128 + N when its child dies of signal N
+        return RunResult(code, timed_out, overflow, time.monotonic() - t0, messages,
                          bytes(err[-4000:]).decode("utf-8", "replace"))
 
 
