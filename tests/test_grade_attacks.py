@@ -422,3 +422,19 @@ def test_copy_detection_flags_renamed_copies_not_honest_work(tmp_path):
     assert similarity.cell_text(matches["copies_reference"]).startswith("rnn_backward~reference:1.00")
     text = similarity.report_markdown("02", matches)
     assert "| rnn_backward | copies_reference | reference | 1.00 |" in text
+
+
+def test_grader_refuses_without_a_sandbox_unless_told(tmp_path, monkeypatch):
+    """Where bubblewrap cannot run, nothing is graded unless --unsafe-no-sandbox is given."""
+    solution = toy_solution(tmp_path / "solutions")
+    subs = tmp_path / "subs"
+    subs.mkdir()
+    Submission.from_solution(solution).write(subs / "a.ipynb")
+    files, modules = batch.load_exercise_modules([TOY_EXERCISES])
+    ctx = batch.Context(lab="01", exercises=scoring.lab_exercises("01", modules), limits=LIMITS,
+                        solution=solution, exercise_files=files, seed=5)
+    monkeypatch.setattr(sandbox, "unavailable", lambda runner: "bwrap is not installed")
+    with pytest.raises(ValueError, match="bwrap is not installed.*--unsafe-no-sandbox"):
+        batch.grade_folder(subs, tmp_path / "out", ctx, jobs=1, log=lambda *a: None)
+    assert not (tmp_path / "out" / "grades.csv").exists()
+    assert not list(batch.stage.views_root().glob(f"{os.getpid()}-*"))
