@@ -69,20 +69,21 @@ def toy_affine_forward(x, w, b):
 
 toy_affine_forward.__code__ = toy_exercises.toy_affine_forward.__code__
 '''
-# Forges the grader's result writer, then claims a 32 MB array 40 times (and a huge
-# shape), straight into every pipe it can find.
+# Forges the grader's result writer, then claims a huge array and sends one 32 MB array 40
+# times, straight into every pipe it can find (written piecewise: cheap for the notebook).
 FORGED_ANSWERS = '''import base64, json, os, stat
-blob = base64.b64encode(bytes(32 * 2**20)).decode()
-msg = {{"event": "result", "exercise": "toy_affine_forward", "defined": True, "timed_out": False,
-        "variants": {{"own": [{{"outputs": {{"out": {{"dtype": "float64", "shape": [2, 4], "b64": blob}}}}}}] * 40}}}}
-huge = {{"event": "result", "exercise": "toy_affine_backward", "defined": True, "timed_out": False,
-        "variants": {{"own": [{{"outputs": {{"dx": {{"dtype": "float64", "shape": [10**9, 10**3], "b64": ""}}}}}}] * 3}}}}
+blob = base64.b64encode(bytes(32 * 2**20))
+huge = json.dumps({{"event": "result", "exercise": "toy_affine_backward", "defined": True,
+    "timed_out": False, "variants": {{"own": [{{"outputs": {{"dx": {{"dtype": "float64",
+    "shape": [10**9, 10**3], "b64": ""}}}}}}] * 3}}}})
 json.dumps = lambda *a, **k: "{{}}"
 for fd in range(3, 64):
     try:
         if stat.S_ISFIFO(os.fstat(fd).st_mode):
-            os.write(fd, (json.JSONEncoder().encode(huge) + "\\n").encode())
-            os.write(fd, (json.JSONEncoder().encode(msg) + "\\n").encode())
+            os.write(fd, huge.encode() + b"\\n")
+            os.write(fd, b'{{"event": "result", "exercise": "toy_affine_forward", "variants": {{"own": [')
+            for _ in range(40):
+                os.write(fd, b'{{"outputs": {{"out": {{"dtype": "float64", "shape": [2, 4], "b64": "' + blob + b'"}}}}}},')
     except OSError:
         pass
 '''

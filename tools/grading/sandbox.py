@@ -271,8 +271,9 @@ class Runner:
                 _live.discard(proc)
             for f in (proc.stdout, proc.stderr):
                 f.close()
+        del out[out.rfind(b"\n") + 1:]  # an unfinished last line is never read
         messages = []
-        for line in bytes(out).split(b"\n"):
+        for line in out.split(b"\n"):
             if not line.strip():
                 continue
             try:
