@@ -36,6 +36,8 @@ else
     say "browser check: FAILED in $((SECONDS - t0)) s; the browser test will fail"
 fi
 
+bash scripts/install-sandbox.sh || say "sandbox check: FAILED; the grading tests will fail"
+
 failed=()
 summary=()
 

@@ -4,9 +4,11 @@ Submissions are built at test time from the student notebook that tools/generate
 from the toy solution (tests/fixtures/solutions/01_toy.ipynb, two exercises worth 1 point
 each: toy_affine_forward, toy_affine_backward), with a ``slow`` training cell added between
 the exercises that would loop forever. All adversarial submissions are graded in one batch
-(2 jobs, short limits, children forked from a zygote) and each test reads its row; one test
-regrades a few in plain-subprocess mode. Lab 02 gets a smaller suite when its solution
-notebook exists. ``-m "not slow"`` runs only the quick unit tests.
+(2 jobs, short limits, one bubblewrap sandbox each) and each test reads its row; one test
+regrades a few with ``--unsafe-no-sandbox``. The attacks on the grader itself (escaping the
+sandbox, harming classmates, forging answers) are in ``test_grade_attacks.py``. Lab 02 gets a
+smaller suite when its solution notebook exists. ``-m "not slow"`` runs only the quick unit
+tests.
 """
 
 from __future__ import annotations
@@ -186,9 +188,11 @@ CASES = {
                        {FORWARD: 0, BACKWARD: 0}, "not-a-notebook", set()),
     "monkeypatches_checks": (lambda s: s.solve(BACKWARD).set_exercise(FORWARD, PATCH_CHECKS),
                              {FORWARD: 0, BACKWARD: 1}, "ok", set()),
+    # the patched _call sends both exercises to their references, which the sandbox lacks
     "patches_grading_call": (lambda s: s.set_exercise(FORWARD, PATCH_CALL),
                              {FORWARD: 0, BACKWARD: 0}, "ok",
-                             {f"calls-reference:{FORWARD}", "suspicious:reference"}),
+                             {f"calls-reference:{FORWARD}", f"calls-reference:{BACKWARD}",
+                              "suspicious:reference"}),
     "patches_reference": (lambda s: s.solve(BACKWARD).set_exercise(FORWARD, PATCH_REFERENCE),
                           {FORWARD: 0, BACKWARD: 1}, "ok",
                           {"suspicious:REGISTRY"}),
@@ -198,10 +202,11 @@ CASES = {
                                {FORWARD: 0, BACKWARD: 0}, "ok", {f"calls-reference:{FORWARD}"}),
     "is_the_reference": (lambda s: s.solve(BACKWARD).set_exercise(FORWARD, IS_REFERENCE),
                          {FORWARD: 0, BACKWARD: 1}, "ok", {f"calls-reference:{FORWARD}"}),
-    # kills the process that started it (the zygote): a crash for this row only
+    # its parent is the sandbox's init, which cannot be killed from inside: the kill does
+    # nothing and the sleeping cell is stopped at its time limit
     "kills_its_parent": (lambda s: s.solve_all().add_cell(
         "import os, signal, time\nos.kill(os.getppid(), signal.SIGKILL)\ntime.sleep(30)", after=FORWARD),
-        {FORWARD: 1, BACKWARD: 0}, "crashed", set()),
+        {FORWARD: 1, BACKWARD: 1}, "timeout", set()),
     "prints_fake_success": (lambda s: s.add_cell(FAKE_SUCCESS, after=FORWARD).add_cell(FAKE_SUCCESS),
                             {FORWARD: 0, BACKWARD: 0}, "ok", set()),
     "overfits_check_cases": (lambda s: s.set_exercise(FORWARD, overfit_forward()),
@@ -210,10 +215,10 @@ CASES = {
 }
 
 
-def _context(solution: Path, seed=1234) -> batch.Context:
-    folders, modules = batch.load_exercise_modules([TOY_EXERCISES])
+def _context(solution: Path, seed=1234, sandboxed=True) -> batch.Context:
+    files, modules = batch.load_exercise_modules([TOY_EXERCISES])
     return batch.Context(lab="01", exercises=scoring.lab_exercises("01", modules), limits=LIMITS,
-                         solution=solution, extra_paths=folders, exercise_modules=modules, seed=seed)
+                         solution=solution, exercise_files=files, seed=seed, sandboxed=sandboxed)
 
 
 def _rows(csv_path: Path) -> dict:
@@ -261,8 +266,8 @@ def test_csv_has_a_row_per_student_and_feedback_each(graded):
     assert set(rows) == set(CASES)
     assert summary["graded"] == len(CASES) and summary["skipped"] == 0
     header = next(csv.reader(open(out / "grades.csv", encoding="utf-8")))
-    assert header == ["student", FORWARD, BACKWARD, "total", "max", "status", "flags", "detail",
-                      "sha256", "grader"]
+    assert header == ["student", FORWARD, BACKWARD, "total", "max", "status", "flags",
+                      "similarity", "detail", "sha256", "grader", "sandbox"]
     for name in CASES:
         assert (out / "feedback" / f"{name}.md").is_file()
         assert rows[name]["grader"] == ctx.grader
@@ -313,8 +318,9 @@ def test_rerun_grades_only_missing_or_changed(graded, tmp_path):
 
 
 @pytest.mark.slow
-def test_plain_subprocess_mode_gives_the_same_grades(graded, tmp_path):
-    """Without the zygote (a plain ``python -I`` child per submission) the scores agree."""
+def test_unsandboxed_mode_gives_the_same_grades_and_says_so(graded, tmp_path):
+    """``--unsafe-no-sandbox`` runs the same child without bubblewrap: same scores, every row
+    flagged ``unsandboxed``, and a rerun with the sandbox regrades every row."""
     rows, _, _, ctx = graded
     names = ["correct", "partly_correct", "os_exit_midway", "loop_top_level", "calls_reference_hidden"]
     subs = tmp_path / "subs"
@@ -322,14 +328,18 @@ def test_plain_subprocess_mode_gives_the_same_grades(graded, tmp_path):
     base = Submission.from_solution(ctx.solution)
     for name in names:
         CASES[name][0](base.copy()).write(subs / f"{name}.ipynb")
-    plain = batch.Context(lab=ctx.lab, exercises=ctx.exercises, limits=LIMITS, solution=ctx.solution,
-                          extra_paths=ctx.extra_paths, exercise_modules=ctx.exercise_modules,
-                          seed=99, preload=False)
+    plain = _context(ctx.solution, seed=99, sandboxed=False)
     batch.grade_folder(subs, tmp_path / "out", plain, jobs=2, log=lambda *a: None)
     got = _rows(tmp_path / "out" / "grades.csv")
     for name in names:
-        keys = ("total", "status", "flags", FORWARD, BACKWARD)
+        keys = ("total", "status", FORWARD, BACKWARD)
         assert [got[name][k] for k in keys] == [rows[name][k] for k in keys], name
+        assert got[name]["flags"].split(";")[-1] == "unsandboxed" and got[name]["sandbox"] == "unsandboxed"
+        assert got[name]["flags"].replace("unsandboxed", "").strip(";") == rows[name]["flags"], name
+    again = batch.grade_folder(subs, tmp_path / "out", _context(ctx.solution, seed=99),
+                               jobs=2, log=lambda *a: None)
+    assert (again["graded"], again["skipped"]) == (len(names), 0)
+    assert {r["sandbox"] for r in _rows(tmp_path / "out" / "grades.csv").values()} == {"bwrap"}
 
 
 def test_csv_rewrite_is_atomic_and_keeps_rows(tmp_path):
@@ -373,19 +383,35 @@ def test_binds_ignores_the_check_line():
     assert submission.binds("def toy_affine_forward(x)\n    pass", names) == names  # no parse
 
 
-def test_cases_round_trip_without_pickle(tmp_path):
+def test_cases_round_trip_without_pickle():
     from tools.grading import cases_io
     value = (np.arange(6.0).reshape(2, 3), np.int64(3), None, 2.5, float("inf"),
              {"mask": np.ones(2, bool)}, [1, "a"])
-    arrays = {}
-    spec = cases_io.encode(value, arrays)
-    cases_io.save(tmp_path / "x", spec, arrays)
-    spec2, arrays2 = cases_io.load(tmp_path / "x")
-    back = cases_io.decode(spec2, arrays2)
+    back = cases_io.decode(json.loads(json.dumps(cases_io.encode(value))))
     assert np.array_equal(back[0], value[0]) and back[1] == 3 and back[2] is None
     assert back[4] == float("inf") and back[5]["mask"].dtype == bool and back[6] == [1, "a"]
     with pytest.raises(TypeError, match="object"):
-        cases_io.encode(np.array([object()]), {})
+        cases_io.encode(np.array([object()]))
+
+
+def test_answers_are_checked_against_the_reference_before_decoding():
+    """A claimed array is decoded only with the reference's shape, exact length and a
+    numeric dtype, and every decoded byte counts against the budget."""
+    from tools.grading import cases_io
+    want = np.zeros((2, 3))
+    good = cases_io.encode(np.ones((2, 3)))["array"]
+    budget = cases_io.Budget(80)
+    assert np.array_equal(cases_io.decode_output(good, want, budget), np.ones((2, 3)))
+    assert budget.left == 80 - 48
+    with pytest.raises(ValueError, match="larger than the grader accepts"):
+        cases_io.decode_output(good, want, budget)  # 48 more bytes than the 32 left
+    huge = dict(good, shape=[10**9, 10**3])  # a wrong shape is never decoded: no memory
+    placeholder = cases_io.decode_output(huge, want, cases_io.Budget(0))
+    assert placeholder.shape == (10**9, 10**3) and placeholder.strides == (0, 0)
+    for bad in (dict(good, b64=good["b64"] * 40), dict(good, dtype="object"),
+                dict(good, shape=[2, "3"]), dict(good, extra=1), [1, 2]):
+        with pytest.raises(ValueError):
+            cases_io.decode_output(bad, want, cases_io.Budget(10**6))
 
 
 def test_limits_reject_bad_values():
@@ -441,5 +467,11 @@ def test_lab02_correct_partial_untouched_and_reference(tmp_path):
     assert float(rows["untouched"]["total"]) == 0, rows["untouched"]
     assert float(rows["partly"]["total"]) == float(first.points), rows["partly"]
     assert float(rows["calls_reference"][first.name]) == 0
-    assert float(rows["calls_reference"]["total"]) == top - float(first.points)
+    # The sandbox has no reference to fall back to: an exercise whose own code calls the
+    # first one fails with it; the others (backwards graded on the reference's cache
+    # included) keep their points.
+    callers = {ex.name for ex in exercises[1:] if f"{first.name}(" in base.solution_cells[ex.name]}
+    assert callers, "the lab's later exercises no longer call the first one: update this test"
+    lost = float(first.points) + sum(float(ex.points) for ex in exercises if ex.name in callers)
+    assert float(rows["calls_reference"]["total"]) == top - lost, rows["calls_reference"]
     assert f"calls-reference:{first.name}" in rows["calls_reference"]["flags"]

@@ -8,18 +8,25 @@ LAB is the lab number ("02" or "2"); its exercises are the ones registered with 
 ``slow`` tags. SUBMISSIONS_DIR holds one ``<student>.ipynb`` per student. Written to OUT_DIR:
 
 - ``grades.csv``: student, one column per exercise (points), total, max, status, flags,
-  detail, sha256, grader (columns and statuses: ``tools/grading/report.py``);
+  similarity, detail, sha256, grader, sandbox (columns and statuses:
+  ``tools/grading/report.py``);
 - ``feedback/<student>.md``: exercise by exercise, the verdicts and hints of the lab's check
-  cells, without hidden inputs or reference outputs.
+  cells, without hidden inputs or reference outputs;
+- ``report.md``: for the instructor, the pairs of similar exercise functions (copy detection).
 
-Every submission is untrusted code: it runs in its own process, in a temporary folder,
-under wall-clock limits per cell and per notebook and limits on memory, CPU time and file
-size; its scores come from hidden cases drawn now and compared with the reference in this
-process (``tools/grading/__init__.py`` explains the design). Cells tagged ``slow`` and the
-cells after the last exercise are not run. The CSV is rewritten after each student, so an interrupted run loses nothing; a
-rerun grades only submissions that are new or changed (or graded by another grader version).
+Every submission is untrusted code: it runs in its own bubblewrap sandbox (Linux; install
+with ``scripts/install-sandbox.sh``) that sees only the interpreter, a copy of ``utils``
+without the graded references and a private size-capped tmpfs, under limits on wall clock,
+memory, CPU time, files and processes; its scores come from hidden cases drawn now and
+compared with the reference in this process (``tools/grading/__init__.py`` explains the
+design). Without bubblewrap the grader refuses to run unless given ``--unsafe-no-sandbox``.
+Cells tagged ``slow`` and the cells after the last exercise are not run. The CSV is
+rewritten atomically after each student, so an interrupted run loses nothing; a rerun
+grades only submissions that are new or changed (or graded by another grader version or
+sandbox mode).
 
-Exit code: 0 when every submission got a row, 2 on bad arguments, 130 when interrupted.
+Exit code: 0 when every submission got a row, 2 on bad arguments (or no sandbox), 130 when
+interrupted.
 """
 
 from __future__ import annotations
@@ -27,6 +34,9 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+
+# Never write bytecode next to the grader's or the course's modules.
+sys.dont_write_bytecode = True
 
 REPO = Path(__file__).resolve().parent.parent
 for _p in (REPO,):
@@ -79,9 +89,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--exercises", type=Path, action="append", default=[], metavar="FILE.py",
                    help="grade the LAB exercises that this file registers instead of those in "
                         "utils/exercises (e.g. tests/fixtures/toy_exercises.py); repeatable")
-    p.add_argument("--no-zygote", action="store_true",
-                   help="start every submission as a plain new Python process instead of "
-                        "forking it from a pre-loaded one (slower; same grades)")
+    p.add_argument("--unsafe-no-sandbox", action="store_true",
+                   help="run submissions as plain processes of your user when bubblewrap is "
+                        "not available (e.g. macOS): they can then read and change your files; "
+                        "every row is marked unsandboxed")
     p.add_argument("--seed", type=int, default=None,
                    help="draw the hidden cases from this seed (reproducible runs); "
                         "default: fresh cases every run")
@@ -98,7 +109,7 @@ def main(argv=None) -> int:
     from tools.grading import batch, scoring
 
     try:
-        folders, modules = batch.load_exercise_modules(args.exercises)
+        files, modules = batch.load_exercise_modules(args.exercises)
         labs.complete_uses()
         exercises = scoring.lab_exercises(args.lab, modules or None)
         if not exercises:
@@ -112,13 +123,14 @@ def main(argv=None) -> int:
         limits = sandbox.Limits(notebook_timeout=args.timeout, cell_timeout=args.cell_timeout,
                                 exercise_timeout=args.exercise_timeout, memory_mb=args.memory)
         ctx = batch.Context(lab=args.lab, exercises=exercises, limits=limits,
-                            solution=solutions[0] if solutions else None, extra_paths=folders,
-                            exercise_modules=modules, seed=args.seed, preload=not args.no_zygote)
+                            solution=solutions[0] if solutions else None, exercise_files=files,
+                            seed=args.seed, sandboxed=not args.unsafe_no_sandbox)
         if ctx.solution is None:
             print(f"note: no solution notebook {args.lab}_*.ipynb in {args.solutions}; only the "
                   f"submissions' own slow tags are used", file=sys.stderr)
         print(f"lab {args.lab}: {len(exercises)} exercises "
-              f"({', '.join(ex.name for ex in exercises)}), {args.jobs} jobs")
+              f"({', '.join(ex.name for ex in exercises)}), {args.jobs} jobs, "
+              f"{'sandboxed (bwrap)' if ctx.sandboxed else 'UNSANDBOXED'}")
         summary = batch.grade_folder(args.submissions, args.out, ctx, jobs=args.jobs)
     except ValueError as e:
         print(f"error: {e}", file=sys.stderr)
@@ -127,8 +139,12 @@ def main(argv=None) -> int:
         print("interrupted: the rows written so far are kept; rerun to grade the rest",
               file=sys.stderr)
         return 130
+    import resource
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KB on Linux
     print(f"graded {summary['graded']}, skipped {summary['skipped']} in "
-          f"{summary['seconds']:.1f} s -> {args.out / 'grades.csv'}")
+          f"{summary['seconds']:.1f} s (grader peak memory {peak:.0f} MB, sandboxes' CPU "
+          f"{summary['sandbox_cpu']:.1f} s) -> "
+          f"{args.out / 'grades.csv'}; copy detection: {args.out / 'report.md'}")
     return 0
 
 

@@ -1,29 +1,39 @@
-"""The program that runs ONE student's code, in its own sandboxed process.
+"""The program that runs ONE student's notebook, inside its sandbox.
 
-    python -I tools/grading/child.py WORKDIR/config.json
+    python -I -B child.py LIB_FOLDER < task.json      (started by ``sandbox.Runner``)
 
-Everything here runs in the student's process, so nothing here decides a score: it runs the
-student's cells and records raw outputs; the parent (``scoring``) computes the reference
-outputs and compares. Steps:
+Everything here runs in the student's process, so nothing here decides a score, and
+nothing it writes is trusted: it runs the student's cells and sends raw outputs; the parent
+(``scoring``) computes the reference outputs itself, checks every answer against their
+shapes and dtypes and compares. Steps:
 
-1. Set the resource limits first (address space, CPU seconds, file size), before NumPy
-   is imported, so the interpreter itself runs under them.
-2. Import ``utils.checks`` (which registers the labs' exercises) and the extra exercise
-   modules, and keep the reference functions and their code locations *before* any student
-   code runs (a student who patches ``utils.layers`` cannot change them).
-3. Load the hidden inputs (``inputs.json``/``inputs.npz``, written by the parent) into memory
-   and delete the files.
+1. Read the task from stdin (one JSON object: cells, exercise names, limits, the hidden
+   inputs, and for exercises that build on others the reference results they need), then
+   set the resource limits (address space, CPU seconds, file size, open files, processes)
+   before NumPy is imported, so the interpreter itself runs under them.
+2. Keep the channel to the parent (the original stdout) on a private descriptor and send
+   the student's own prints to /dev/null.
+3. Import ``utils.checks`` from LIB_FOLDER (a copy without the graded references: calling
+   one raises ``ReferenceUnavailableError``) and the extra exercise modules. ``check`` is
+   replaced by one that compares with the reference outputs of the check's own fixed cases,
+   sent by the parent (they are public: the student's notebook prints them), and returns
+   the student's function or the stub, as the notebook's ``check`` returns the reference.
 4. Execute the cells one by one in one namespace (``__name__ == "__main__"``) with a per-cell
-   alarm. A cell that raises (syntax error, MemoryError, SystemExit, timeout...) is logged to
-   ``cells.jsonl`` and the next cell runs, like "run all" with errors allowed.
+   alarm. A cell that raises (syntax error, MemoryError, SystemExit, timeout...) is reported
+   and the next cell runs, like "run all" with errors allowed.
 5. Right after the last cell that defines an exercise, call the function the student
    defined (not what ``check`` returned) on every case with ``utils.checks.run_cases`` and
-   save the outputs to ``out_<name>.json/.npz``. While the student's function runs, a
-   profile hook records whether the exercise's own reference code is entered (flagged by the
-   parent). An exercise that builds on others (``uses``) is run twice: with the student's own
-   functions and with the references; the parent keeps the first when the student's versions
-   passed, as the notebook's check cells do.
-6. Write ``done.json``.
+   send the outputs (so an exercise already graded survives a later crash, loop or
+   ``os._exit``). An exercise that builds on others (``uses``) is run twice: with the
+   student's own functions, and with the reference results the parent sent (replayed in
+   call order); the parent keeps the first when the student's versions passed, as the
+   notebook's check cells do.
+6. Send ``{"event": "done"}``.
+
+Messages, one JSON object a line: {"event": "start"|"end", "cell", "error", "seconds"},
+{"event": "grading", "exercise"}, {"event": "result", "exercise", "defined", "timed_out",
+"variants": {"own": [entry per case], "reference": [...]}} with an entry
+{"outputs": {name: encoded array}} or {"error": CaseError dict}, and {"event": "done"}.
 """
 
 from __future__ import annotations
@@ -37,24 +47,29 @@ import time
 
 
 def _set_limits(cfg):
-    def limit(which, soft, hard):
+    def limit(which, value):
         try:
-            resource.setrlimit(which, (soft, hard))
+            resource.setrlimit(which, (value, value))
         except (ValueError, OSError):
             # e.g. macOS does not support RLIMIT_AS: the wall-clock limits still hold
             print(f"grader: could not set resource limit {which}", file=sys.stderr)
 
     mb = int(cfg["memory_mb"])
     if mb > 0:
-        limit(resource.RLIMIT_AS, mb * 2**20, mb * 2**20)
+        limit(resource.RLIMIT_AS, mb * 2**20)
     cpu = int(cfg["cpu_seconds"])
     if cpu > 0:
         # SIGXCPU at the soft limit, SIGKILL at the hard one
-        limit(resource.RLIMIT_CPU, cpu, cpu + 2)
+        try:
+            resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 2))
+        except (ValueError, OSError):
+            print("grader: could not set the CPU limit", file=sys.stderr)
     fs = int(cfg["file_mb"])
     if fs > 0:
-        limit(resource.RLIMIT_FSIZE, fs * 2**20, fs * 2**20)
-    limit(resource.RLIMIT_CORE, 0, 0)
+        limit(resource.RLIMIT_FSIZE, fs * 2**20)
+    limit(resource.RLIMIT_NOFILE, int(cfg["open_files"]))
+    limit(resource.RLIMIT_NPROC, int(cfg["processes"]))
+    limit(resource.RLIMIT_CORE, 0)
 
 
 class CellTimeout(BaseException):
@@ -101,20 +116,29 @@ def _transform(source):
     return TransformerManager().transform_cell(source)
 
 
-def main(config_path):
-    with open(config_path) as f:
-        cfg = json.load(f)
-    _set_limits(cfg)
-    workdir = os.path.dirname(os.path.abspath(config_path))
-    for p in reversed([cfg["repo"], *cfg.get("extra_paths", []), os.path.dirname(__file__)]):
+def main(lib):
+    task = json.loads(sys.stdin.buffer.read())
+    _set_limits(task["limits"])
+    # The channel: the original stdout, on a private descriptor; prints go to /dev/null.
+    chan = os.fdopen(os.dup(1), "w", buffering=1, encoding="utf-8")
+    null = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(null, 1)
+    os.close(null)
+    here = os.path.dirname(os.path.abspath(__file__))
+    fonts = os.path.join(os.path.dirname(here), "mpl")
+    config = os.environ.get("MPLCONFIGDIR")
+    if config and os.path.isdir(fonts):  # matplotlib's font list, built once per run
+        import shutil
+        os.makedirs(config, exist_ok=True)
+        for name in os.listdir(fonts):
+            shutil.copyfile(os.path.join(fonts, name), os.path.join(config, name))
+    for p in (here, lib):
         if p not in sys.path:
             sys.path.insert(0, p)
 
-    log = open(os.path.join(workdir, "cells.jsonl"), "a", buffering=1)
-
     def note(**event):
-        log.write(json.dumps(event) + "\n")
-        log.flush()
+        chan.write(json.dumps(event) + "\n")
+        chan.flush()
 
     import builtins
     import importlib
@@ -124,114 +148,135 @@ def main(config_path):
 
     import cases_io
     import labs
-    if cfg.get("lab_modules") is not None:
+    if task.get("lab_modules") is not None:
         # only this lab's exercise modules: the others' imports (torch...) are not needed
-        labs.load_only(cfg["lab_modules"])
+        labs.load_only(task["lab_modules"])
     from utils import checks
-    for module in cfg.get("exercise_modules", []):
+    for module in task.get("exercise_modules", []):
         importlib.import_module(module)
     labs.complete_uses()
-    names = list(cfg["exercises"])
+    names = list(task["exercises"])
     exercises = {n: checks.get_exercise(n) for n in names}
-    refs = {n: ex.reference for n, ex in exercises.items()}
-    for ex in exercises.values():
+    stubs = {n: ex.reference for n, ex in exercises.items()}  # stubs in this view
+    for ex in list(exercises.values()):
         for u in ex.uses:
-            refs.setdefault(u, checks.get_exercise(u).reference)
-    ref_keys = {}
-    for n, r in refs.items():
-        code = getattr(r, "__code__", None)
-        if code is not None:
-            ref_keys[n] = (code.co_filename, code.co_name, code.co_firstlineno)
+            stubs.setdefault(u, checks.get_exercise(u).reference)
     run_cases = checks.run_cases
     CaseError = checks.CaseError
 
-    stem = os.path.join(workdir, "inputs")
-    spec, arrays = cases_io.load(stem)
-    cases = {}
-    for n, items in spec.items():
-        cases[n] = [checks.Case(tuple(cases_io.decode(a, arrays)), cases_io.decode(k, arrays), label)
-                    for a, k, label in items]
-    for ext in (".json", ".npz"):
-        os.remove(stem + ext)
-    del spec, arrays
+    cases = {n: [checks.Case(tuple(cases_io.decode(a)), cases_io.decode(k), label)
+                 for a, k, label in items] for n, items in task["cases"].items()}
+    replay = {n: [[(u, cases_io.decode(v)) for u, v in calls] for calls in per_case]
+              for n, per_case in task.get("replay", {}).items()}
+    check_want = {n: [{k: cases_io.decode(v) for k, v in w.items()} for w in per_case]
+                  for n, per_case in task["check"]["want"].items()}
+    check_replay = {n: [[(u, cases_io.decode(v)) for u, v in calls] for calls in per_case]
+                    for n, per_case in task["check"]["replay"].items()}
+    del task["cases"], task["check"]
+    original_check = checks.check
+
+    def grading_check(name, fn, uses=None, **kwargs):
+        """``check`` without the reference: the reference outputs of the check's own (public,
+        fixed-seed) cases come from the parent, and so do the results of the references of
+        the exercises it uses, standing in for a stub the notebook passes in ``uses`` (its own
+        version failed). Returns ``fn`` when it passes, else the exercise's stub, as the
+        notebook's check returns the reference."""
+        if name not in check_want:
+            return original_check(name, fn, uses, **kwargs)
+        ex = checks.get_exercise(name)
+        if not callable(fn):
+            raise TypeError(f"check({name!r}, fn): fn must be the function you wrote, "
+                            f"got {type(fn).__name__}")
+        own = checks.make_cases(ex)
+        got = []
+        for i, case in enumerate(own):
+            given = dict(uses or {})
+            stubbed = [u for u in ex.uses
+                       if given.get(u, stubs.get(u)) is checks.get_exercise(u).reference]
+            if stubbed and name in check_replay:
+                make = replayer(check_replay[name][i])
+                given.update({u: make(u) for u in stubbed})
+            got.append(run_cases(ex, fn, [case], given)[0])
+        outcome = checks.evaluate(ex, own, got, check_want[name])
+        print(checks.format_verdict(ex, outcome, fallback=True))
+        return fn if outcome.passed else ex.reference
+
+    checks.check = grading_check
 
     signal.signal(signal.SIGALRM, _on_alarm)
     ns = {"__name__": "__main__", "__builtins__": builtins}
     ns["get_ipython"] = lambda: _IPythonStub(ns)
     snapshot = {}  # exercise name -> the function the student defined
     graded = set()
-    exercise_timeout = float(cfg["exercise_timeout"])
+    exercise_timeout = float(task["limits"]["exercise_timeout"])
 
-    def run_variant(ex, fn, uses, budget_left):
-        """(entries, timed_out, reference_entered) for one set of `uses`."""
-        key = ref_keys.get(ex.name)
-        entered = [False]
+    def replayer(calls):
+        """uses functions that return the reference's recorded results, in call order."""
+        queue = list(calls)
 
-        def profile(frame, event, arg):
-            if event == "call" and key is not None:
-                c = frame.f_code
-                if (c.co_filename, c.co_name, c.co_firstlineno) == key:
-                    entered[0] = True
+        def make(u):
+            def replayed(*args, **kwargs):
+                for i, (name, value) in enumerate(queue):
+                    if name == u:
+                        del queue[i]
+                        return value
+                raise RuntimeError(f"no recorded reference result left for {u}")
+            return replayed
+        return make
 
+    def run_variant(ex, fn, variant, budget_left):
+        """(entries, timed_out) for one variant ("own" or "reference")."""
         entries, timed_out = [], False
         signal.setitimer(signal.ITIMER_REAL, max(budget_left, 0.01))
         try:
-            for case in cases[ex.name]:
-                sys.setprofile(profile)
-                try:
-                    result = run_cases(ex, fn, [case], uses)[0]
-                finally:
-                    sys.setprofile(None)
-                entries.append(result)
+            for i, case in enumerate(cases[ex.name]):
+                if variant == "own":
+                    uses = {u: snapshot.get(u, stubs.get(u)) for u in ex.uses}
+                else:
+                    make = replayer(replay[ex.name][i])
+                    uses = {u: make(u) for u in ex.uses}
+                entries.append(run_cases(ex, fn, [case], uses)[0])
         except CellTimeout:
             timed_out = True
         except MemoryError:
             entries.append(CaseError("exception", "MemoryError", "ran out of memory"))
         finally:
             signal.setitimer(signal.ITIMER_REAL, 0)
-            sys.setprofile(None)
         while len(entries) < len(cases[ex.name]):
             entries.append(CaseError("exception", "TimeoutError" if timed_out else "MemoryError",
                                      f"took longer than {exercise_timeout:g} s" if timed_out
                                      else "ran out of memory"))
-        return entries, timed_out, entered[0]
+        return entries, timed_out
 
     def grade(name):
         graded.add(name)
         note(event="grading", exercise=name)
         ex = exercises[name]
         fn = snapshot.get(name)
-        out = {"defined": fn is not None, "is_reference": fn is not None and fn is refs[name],
-               "reference_entered": False, "timed_out": False, "variants": {}}
-        arrays = {}
-        if fn is not None and callable(fn):
-            variants = {"own": {u: snapshot.get(u, refs[u]) for u in ex.uses}}
-            if ex.uses:
-                variants["reference"] = {u: refs[u] for u in ex.uses}
+        out = {"event": "result", "exercise": name, "defined": fn is not None and callable(fn),
+               "timed_out": False, "variants": {}}
+        if out["defined"]:
+            variants = ["own"] + (["reference"] if ex.uses and name in replay else [])
             start = time.monotonic()
-            for vname, uses in variants.items():
+            for variant in variants:
                 left = exercise_timeout - (time.monotonic() - start)
-                entries, timed_out, entered = run_variant(ex, fn, uses, left)
+                entries, timed_out = run_variant(ex, fn, variant, left)
                 out["timed_out"] |= timed_out
-                out["reference_entered"] |= entered
                 encoded = []
                 for e in entries:
                     if isinstance(e, CaseError):
                         encoded.append({"error": e.to_dict()})
-                    else:
-                        try:
-                            encoded.append({"outputs": {k: cases_io.encode(v, arrays)
-                                                        for k, v in e.items()}})
-                        except TypeError as err:
-                            encoded.append({"error": CaseError("bad_return", message=str(err)).to_dict()})
-                out["variants"][vname] = encoded
-        elif fn is not None:
-            out["defined"] = False
-        cases_io.save(os.path.join(workdir, f"out_{name}"), out, arrays)
-        note(event="graded", exercise=name, timed_out=out["timed_out"])
+                        continue
+                    try:
+                        encoded.append({"outputs": {k: cases_io.encode(v)["array"]
+                                                    for k, v in e.items()}})
+                    except (TypeError, KeyError) as err:
+                        encoded.append({"error": CaseError("bad_return", message=str(err)).to_dict()})
+                out["variants"][variant] = encoded
+        note(**out)
 
-    cell_timeout = float(cfg["cell_timeout"])
-    for cell in cfg["cells"]:
+    cell_timeout = float(task["limits"]["cell_timeout"])
+    for cell in task["cells"]:
         index = cell["index"]
         filename = f"<cell {index}>"
         note(event="start", cell=index)
@@ -268,7 +313,7 @@ def main(config_path):
             value = ns.get(name)
             if value is None or value is snapshot.get(name):
                 continue
-            if value is refs[name] and "check(" in cell["source"]:
+            if value is stubs[name] and "check(" in cell["source"]:
                 continue  # the check cell's fallback to the reference, not the student's code
             snapshot[name] = value
         for name in cell.get("grade_after", []):
@@ -277,9 +322,9 @@ def main(config_path):
     for name in names:
         if name not in graded:
             grade(name)
-    with open(os.path.join(workdir, "done.json"), "w") as f:
-        json.dump({"done": True}, f)
-    log.close()
+    me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    note(event="done", cpu=round(me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime, 3))
+    chan.close()
     # os._exit: skip interpreter shutdown, where student objects' __del__ / atexit hooks run
     os._exit(0)
 

@@ -2,8 +2,8 @@
 
 CSV (``grades.csv``), one row per student, sorted by student:
 
-    student, <one column per exercise: points earned>, total, max, status, flags, detail,
-    sha256, grader
+    student, <one column per exercise: points earned>, total, max, status, flags,
+    similarity, detail, sha256, grader, sandbox
 
 - status: ``ok`` (the notebook ran to the end within the limits), ``timeout`` (a cell, an
   exercise call or the whole notebook hit its time limit), ``memory`` (a MemoryError, i.e.
@@ -11,11 +11,16 @@ CSV (``grades.csv``), one row per student, sorted by student:
   limit), ``syntax-error``, ``empty``, ``invalid-json``, ``not-a-notebook``, ``grader-error``
   (a bug on the grader's side; the row is regraded on the next run).
 - flags: ``;``-separated, e.g. ``calls-reference:rnn_step_forward`` (that exercise scores 0),
-  ``suspicious:setprofile`` (score kept, for the instructor to look at),
-  ``timeout:rnn_forward``, ``cell-errors:2``.
+  ``suspicious:REGISTRY`` (score kept, for the instructor to look at),
+  ``timeout:rnn_forward``, ``cell-errors:2``, ``unsandboxed`` (graded with
+  ``--unsafe-no-sandbox``).
+- similarity: copy detection (``similarity``), ``exercise~other:score`` pairs at or above
+  the threshold, ``other`` being ``reference`` or another student's id; also in
+  ``report.md``. Scores are not changed by it.
 - detail: one short sentence about the status (which cell, which limit).
-- sha256: of the submitted file; grader: grading code + exercise definitions version. A
-  rerun skips a student whose row has the same sha256 and grader (see ``batch``).
+- sha256: of the submitted file; grader: grading code + exercise definitions version;
+  sandbox: ``bwrap`` or ``unsandboxed``. A rerun skips a student whose row has the same
+  sha256, grader and sandbox (see ``batch``).
 
 The file is rewritten atomically (temporary file + ``os.replace``) after every student, so
 an interrupted run keeps every row written so far and never leaves a half-written file.
@@ -37,7 +42,8 @@ from pathlib import Path
 
 from utils import checks
 
-BASE_FIELDS = ("total", "max", "status", "flags", "detail", "sha256", "grader")
+BASE_FIELDS = ("total", "max", "status", "flags", "similarity", "detail", "sha256", "grader",
+               "sandbox")
 
 STATUS_TEXT = {
     "ok": "your notebook ran to the end within the limits.",
@@ -62,6 +68,8 @@ def read_csv(path: Path, fields) -> dict:
     path = Path(path)
     if not path.exists():
         return {}
+    if path.is_symlink() or not path.is_file():
+        raise ValueError(f"{path} is not a plain file")
     with open(path, newline="", encoding="utf-8") as f:
         reader = csv.DictReader(f)
         if reader.fieldnames != list(fields):
@@ -177,6 +185,8 @@ def feedback_markdown(student: str, lab: str, results, status: str, detail: str,
         for p in cell_problems:
             lines.append(f"- {p}")
         lines.append("")
+    if "unsandboxed" in flags:
+        lines += ["Note: this notebook was graded without the sandbox (`--unsafe-no-sandbox`).", ""]
     suspicious = [f.split(":", 1)[1] for f in flags if f.startswith("suspicious:")]
     if suspicious:
         lines += [f"Note: the notebook uses {', '.join(f'`{s}`' for s in suspicious)}, which "

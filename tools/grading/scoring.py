@@ -10,14 +10,19 @@ Policy (documented in the README's grading section too):
 - A backward that needs its forward (``uses``) is graded with the student's own forward when
   that forward passed, and with the reference forward otherwise, as in the notebook: a wrong
   forward costs its own points only.
-- Calling the exercise's own reference (seen at run time in the child, or in the function's
-  source by the static scan) scores 0 for that exercise and adds ``calls-reference:<name>``
-  to the flags.
+- The sandbox has no reference implementations (``stage``): calling one raises an error
+  that the feedback names. Calling the exercise's own reference (seen in the function's
+  source by the static scan, or as that error at run time) adds ``calls-reference:<name>``
+  to the flags and scores 0.
+- Nothing the child sends is trusted: its answers are checked against the shapes and
+  dtypes of the reference outputs (computed here) before anything is decoded, and every
+  flag is decided here.
 """
 
 from __future__ import annotations
 
 import hashlib
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -25,7 +30,7 @@ import numpy as np
 
 from utils import checks
 
-from . import cases_io
+from . import cases_io, stage
 
 
 @dataclass
@@ -91,74 +96,150 @@ def draw_cases(exercises, rng: np.random.Generator) -> dict:
     return {ex.name: checks.make_cases(ex, rng) for ex in exercises}
 
 
-def write_inputs(stem: Path, cases: dict) -> None:
-    """Save every case's args/kwargs/label for the child (no pickle)."""
-    arrays, spec = {}, {}
-    for name, items in cases.items():
-        spec[name] = [[cases_io.encode(c.args, arrays), cases_io.encode(c.kwargs, arrays), c.label]
-                      for c in items]
-    cases_io.save(stem, spec, arrays)
+def task_inputs(cases: dict) -> dict:
+    """{exercise name: [[args spec, kwargs spec, label], ...]} for the child (no pickle)."""
+    return {name: [[cases_io.encode(c.args), cases_io.encode(c.kwargs), c.label] for c in items]
+            for name, items in cases.items()}
 
 
-def _decode_entries(entries, arrays, n_cases):
+def reference_results(exercises, cases: dict) -> tuple:
+    """(want, replay), computed here with the real references.
+
+    want: {exercise name: [{output: ndarray}, ...] per case}.
+    replay: {exercise name: [[(used exercise, encoded result), ...] per case]} for exercises
+    with ``uses``: what the references of the used exercises returned, in call order, so
+    the child can grade the student's function on the reference's intermediate results
+    without the reference (an exercise whose results cannot be encoded is left out: it is
+    then graded with the student's own functions only).
+    """
+    want, replay = {}, {}
+    for ex in exercises:
+        refs = {u: checks.get_exercise(u).reference for u in ex.uses}
+        want[ex.name] = checks.run_cases(ex, ex.reference, cases[ex.name], refs)
+        for case, w in zip(cases[ex.name], want[ex.name]):
+            if isinstance(w, checks.CaseError):
+                raise RuntimeError(f"{ex.name}: the reference failed on case {case.label!r}: "
+                                   f"{w.describe()}")
+        if not ex.uses:
+            continue
+        per_case = []
+        try:
+            for case in cases[ex.name]:
+                calls = []
+
+                def recorder(u):
+                    def record(*args, **kwargs):
+                        value = refs[u](*args, **kwargs)
+                        calls.append([u, cases_io.encode(value)])
+                        return value
+                    return record
+                checks.run_cases(ex, ex.reference, [case], {u: recorder(u) for u in ex.uses})
+                per_case.append(calls)
+        except TypeError:
+            continue
+        replay[ex.name] = per_case
+    return want, replay
+
+
+def check_outputs(exercises) -> dict:
+    """{"want": {name: [{output: encoded array}] per case}, "replay": {name: [...]}}: the
+    reference outputs of the check cell's own cases (fixed seed, public: the notebook prints
+    them) and the reference results of the exercises they use, for the child's ``check``."""
+    cases = {ex.name: checks.make_cases(ex) for ex in exercises}
+    want, replay = reference_results(exercises, cases)
+    return {"want": {n: [{k: cases_io.encode(v) for k, v in w.items()} for w in per_case]
+                     for n, per_case in want.items()},
+            "replay": replay}
+
+
+def _decode_entries(entries, want, budget):
     """The child's per-case entries -> [{output: ndarray} | CaseError]; ValueError if malformed."""
-    if not isinstance(entries, list) or len(entries) != n_cases:
+    if not isinstance(entries, list) or len(entries) != len(want):
         raise ValueError("wrong number of results")
     got = []
-    for e in entries:
+    for e, w in zip(entries, want):
         if not isinstance(e, dict):
             raise ValueError("bad result entry")
         if "error" in e:
-            got.append(checks.CaseError.from_dict(e["error"]))
+            d = e["error"]
+            if not isinstance(d, dict):
+                raise ValueError("bad error entry")
+            got.append(checks.CaseError.from_dict({k: clean(d.get(k, "")) for k in
+                                                   ("kind", "type", "message", "where")}))
             continue
+        outputs = e.get("outputs")
+        if not isinstance(outputs, dict):
+            raise ValueError("bad result entry")
         outs = {}
-        for k, spec in e["outputs"].items():
-            arr = np.asarray(cases_io.decode(spec, arrays))
-            if arr.dtype.kind not in "biufc":
-                raise ValueError(f"output {k} is not numeric")
-            outs[str(k)] = arr
+        for k in w:  # only the expected outputs are decoded
+            if k in outputs:
+                outs[k] = cases_io.decode_output(outputs[k], np.asarray(w[k]), budget)
         got.append(outs)
     return got
 
 
-def score(exercises, cases: dict, workdir: Path, static: dict, stopped: str) -> list:
-    """ExerciseResults from the child's ``out_<name>`` files in ``workdir``.
+def clean(text, limit: int = 200) -> str:
+    """Text that came from the child, made safe to quote: one line, printable, at most
+    ``limit`` characters, backticks removed, and any value of the grader's environment
+    (a path, a user name...) replaced by ``...``."""
+    text = str(text)
+    line = text.strip().splitlines()[0] if text.strip() else ""
+    line = "".join(ch for ch in line if ch.isprintable()).replace("`", "'")
+    for value in _SECRETS:
+        if value in line:
+            line = line.replace(value, "...")
+    return line if len(line) <= limit else line[: limit - 3] + "..."
 
-    static: from ``submission.scan``. stopped: why the child stopped early ("" when it
-    finished), used as the note of exercises it never reached.
+
+# Values of the grader's environment that must never be quoted back (long enough to matter).
+_SECRETS = sorted({v for v in os.environ.values() if len(v) >= 6} | {str(Path.home())},
+                  key=len, reverse=True)
+
+
+def score(exercises, cases: dict, want: dict, messages: list, static: dict, stopped: str,
+          max_bytes: int) -> list:
+    """ExerciseResults from the child's ``result`` messages (untrusted).
+
+    want: from ``reference_results``. static: from ``submission.scan``. stopped: why the
+    child stopped early ("" when it finished), the note of exercises it never reached.
+    max_bytes: the most array bytes decoded for the whole submission.
     """
+    sent = {}
+    for m in messages:
+        if m.get("event") == "result" and isinstance(m.get("exercise"), str):
+            sent.setdefault(m["exercise"], m)  # the first answer counts
+    budget = cases_io.Budget(max_bytes)
     results: dict = {}
     for ex in exercises:
         name = ex.name
         flags = []
-        try:
-            out, arrays = cases_io.load(Path(workdir) / f"out_{name}")
-        except ValueError:
+        out = sent.get(name)
+        if out is None:
             note = f"not graded: {stopped}" if stopped else "not graded: no outputs were recorded"
             results[name] = ExerciseResult(name, ex, 0.0, "not_graded", note=note)
             continue
-        if not isinstance(out, dict) or not out.get("defined"):
+        if out.get("defined") is not True:
             results[name] = ExerciseResult(
                 name, ex, 0.0, "not_defined",
                 note=f"{ex.title}: the notebook does not define a function {name}.")
             continue
-        variants = out.get("variants") or {}
+        variants = out.get("variants") if isinstance(out.get("variants"), dict) else {}
         chosen = "own"
-        if ex.uses and not all(results.get(u) is not None and results[u].state == "passed"
-                               for u in ex.uses):
+        if ex.uses and "reference" in variants and not all(
+                results.get(u) is not None and results[u].state == "passed" for u in ex.uses):
             chosen = "reference"
         try:
-            got = _decode_entries(variants.get(chosen), arrays, len(cases[name]))
+            got = _decode_entries(variants.get(chosen), want[name], budget)
         except (ValueError, KeyError, TypeError, AttributeError) as e:
             results[name] = ExerciseResult(name, ex, 0.0, "not_graded",
                                            note=f"not graded: the recorded outputs are unreadable ({e})")
             continue
-        refs = {u: checks.get_exercise(u).reference for u in ex.uses}
-        want = checks.run_cases(ex, ex.reference, cases[name], refs)
-        outcome = checks.evaluate(ex, cases[name], got, want)
-        if out.get("reference_entered") or out.get("is_reference") or name in static["calls_reference"]:
+        outcome = checks.evaluate(ex, cases[name], got, want[name])
+        if name in static["calls_reference"] or any(
+                isinstance(g, checks.CaseError) and g.type == stage.ERROR_CLASS
+                and g.message.startswith(f"the reference {name} ") for g in got):
             flags.append(f"calls-reference:{name}")
-        if out.get("timed_out"):
+        if out.get("timed_out") is True:
             flags.append(f"timeout:{name}")
         if any(isinstance(g, checks.CaseError) and g.type == "MemoryError" for g in got):
             flags.append(f"memory:{name}")

@@ -17,12 +17,11 @@ Static scan (``scan``), per exercise function body:
 - ``calls-reference``: the body names the exercise's own reference implementation through an
   import from its module (``from utils.layers import rnn_step_forward as f``,
   ``utils.layers.rnn_step_forward``, ``import utils.layers as L; L.rnn_step_forward``). The
-  exercise scores 0 (the child also detects the call at run time, which catches aliases the
-  scan cannot follow).
-- ``suspicious``: anywhere in the code, names that only serve to defeat grading
-  (``sys.setprofile``/``settrace`` that could switch off the run-time detection,
-  ``REGISTRY``/``get_exercise``/``.reference`` that reach the registered references). Flagged for
-  the instructor to look at; the score is kept.
+  exercise scores 0 (at run time the sandbox has no reference: a call through an alias the
+  scan cannot follow raises ``ReferenceUnavailableError``, which ``scoring`` flags too).
+- ``suspicious``: anywhere in the code, names that only serve to get around grading
+  (``sys.setprofile``/``settrace``, ``REGISTRY``/``get_exercise``/``.reference`` that reach the
+  registered references). Flagged for the instructor to look at; the score is kept.
 """
 
 from __future__ import annotations
@@ -246,31 +245,3 @@ def scan(cells, exercises) -> dict:
             elif isinstance(node, ast.alias) and node.name.split(".")[-1] in _SUSPICIOUS_NAMES:
                 suspicious.add(node.name.split(".")[-1])
     return {"calls_reference": calls, "suspicious": sorted(suspicious)}
-
-
-def imported_modules(solution_path: Path | None) -> list:
-    """Modules the solution notebook imports in its code cells up to its last exercise (not
-    slow cells), plus ``torch`` when those cells use it (``compare_gradients`` imports it):
-    what a grading child would import anyway, so the zygote imports it once."""
-    if solution_path is None:
-        return []
-    cells = [c for c in parse_notebook(Path(solution_path).read_bytes())
-             if c["cell_type"] == "code" and SLOW_TAG not in c["tags"]]
-    last = max((i for i, c in enumerate(cells) if "### BEGIN SOLUTION" in c["source"]), default=-1)
-    modules = []
-    text = ""
-    for c in cells[: last + 1]:
-        text += c["source"] + "\n"
-        try:
-            tree = ast.parse(_plain(c["source"]))
-        except SyntaxError:
-            continue
-        for node in tree.body:
-            if isinstance(node, ast.Import):
-                modules += [a.name for a in node.names]
-            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-                modules.append(node.module)
-                modules += [f"{node.module}.{a.name}" for a in node.names]
-    if "torch" in text or "compare_gradients" in text:
-        modules.append("torch")
-    return list(dict.fromkeys(modules))
