@@ -114,9 +114,12 @@ def test_compare_gradients_passes_the_reference_layers(layer, capsys):
     report = compare_gradients(layer, inputs=example_inputs(layer))
     out = capsys.readouterr().out
     assert all(r["ok"] for r in report.values()), report
-    assert "✓" in out and "WRONG" not in out
+    assert "✓" in out and "WRONG" not in out and "the forward and" in out
     for r in report.values():
-        assert r["numerical"] <= LAYERS[layer][2] and r["autograd"] <= 1e-10
+        if r["kind"] == "gradient":
+            assert r["numerical"] <= LAYERS[layer][2] and r["autograd"] <= 1e-10
+        else:
+            assert r["torch"] <= 1e-10
 
 
 def test_compare_gradients_catches_a_wrong_backward(capsys):
@@ -126,7 +129,7 @@ def test_compare_gradients_catches_a_wrong_backward(capsys):
     out = capsys.readouterr().out
     assert not report["dh_prev"]["ok"]
     assert report["dh_prev"]["numerical"] > 0.1 and report["dh_prev"]["autograd"] > 0.1
-    assert all(report[g]["ok"] for g in ("dx", "dWx", "dWh", "db"))
+    assert all(report[g]["ok"] for g in ("h", "dx", "dWx", "dWh", "db"))
     assert "✗ rnn_step: dh_prev is off" in out and "WRONG" in out
     with pytest.raises(AssertionError, match="dh_prev is off"):
         compare_gradients("rnn_step", L.rnn_step_forward, _wrong_rnn_step_backward,
@@ -170,14 +173,16 @@ def test_compare_gradients_table_is_stable_and_rounded(capsys):
     compare_gradients("rnn_step", L.rnn_step_forward, _wrong_rnn_step_backward, inputs=inputs)
     assert capsys.readouterr().out == first
     lines = first.splitlines()
-    assert lines[1].split() == ["gradient", "shape", "vs", "numerical", "vs", "autograd",
-                                "verdict"]
+    assert lines[1].split() == ["value", "shape", "vs", "numerical", "(tol", "1e-07)", "vs",
+                                "torch", "(tol", "1e-10)", "verdict"]
+    # Every row prints the measured error, two significant digits (like 5.9e-01).
     row = next(line for line in lines if line.strip().startswith("dh_prev"))
-    # Failures print two significant digits; passes print the tolerance, not round-off.
-    assert len(row.split()) == 6 and row.split()[3].count("e") == 1
-    assert len(row.split()[3].split("e")[0]) == 3            # like 5.9e-01
+    assert row.split()[-1] == "WRONG" and len(row.split()[3].split("e")[0]) == 3
     dx_row = next(line for line in lines if line.strip().startswith("dx "))
-    assert "≤ 1e-07" in dx_row and "≤ 1e-10" in dx_row
+    num, auto = (float(v) for v in dx_row.split()[3:5])
+    assert 0 <= num <= 1e-7 and 0 <= auto <= 1e-10 and dx_row.split()[-1] == "ok"
+    h_row = next(line for line in lines if line.strip().startswith("h "))
+    assert h_row.split()[3] == "-" and float(h_row.split()[4]) <= 1e-10
 
 
 def test_compare_gradients_leaves_inputs_unchanged():
@@ -203,9 +208,10 @@ def test_compare_gradients_with_custom_functions_and_wrt():
     inputs = {"x": rng.standard_normal(4), "w": rng.standard_normal(4)}
     report = compare_gradients("scale", scale_forward, scale_backward, inputs,
                                torch_fn=torch.mul, wrt=["w"], verbose=False)
-    assert list(report) == ["dw"] and report["dw"]["ok"]
+    assert list(report) == ["out", "dw"] and report["dw"]["ok"] and report["out"]["ok"]
     report = compare_gradients("scale", scale_forward, scale_backward, inputs, verbose=False)
     assert report["dx"]["autograd"] is None and report["dx"]["ok"]   # no torch reference
+    assert report["out"]["torch"] is None
 
 
 def test_compare_gradients_reports_missing_or_misshapen_gradients():
@@ -244,7 +250,7 @@ def test_compare_gradients_with_zero_initial_state(layer):
         if k in inputs:
             inputs[k] = None
     report = compare_gradients(layer, inputs=inputs, verbose=False)
-    assert set(report) == {"dx", "dWx", "dWh", "db"}
+    assert set(report) == {"h", "dx", "dWx", "dWh", "db"}
     assert all(r["ok"] for r in report.values())
 
 

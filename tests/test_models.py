@@ -98,10 +98,10 @@ def test_sgd_momentum_and_decay_follow_their_formulas():
     p = {"w": np.array([1.0])}
     g = {"w": np.array([2.0])}
     opt = SGD(lr=0.1, momentum=0.5, decay=1.0)
-    opt.step(p, g)                                   # lr_0 = 0.1: v = -0.2
+    opt.step(p, g)                                   # lr_0 = 0.1: v = g = 2, p = 1 - 0.2
     assert p["w"][0] == pytest.approx(0.8)
-    opt.step(p, g)                                   # lr_1 = 0.05: v = -0.1 - 0.1 = -0.2
-    assert p["w"][0] == pytest.approx(0.6)
+    opt.step(p, g)                                   # lr_1 = 0.05: v = 0.5 * 2 + 2 = 3
+    assert p["w"][0] == pytest.approx(0.65)          # p = 0.8 - 0.05 * 3
 
 
 def test_adam_first_step_moves_each_weight_by_lr():

@@ -7,24 +7,26 @@ A backward pass is trusted only when it agrees with two independent references:
 * `torch.autograd` applied to the same layer written directly with torch ops in float64
   (the `TORCH_REFERENCES` registry below).
 
-`compare_gradients` runs both and prints one table per call, for example::
+`compare_gradients` runs both, compares the forward outputs with the torch reference's
+too (a backward is only as right as the forward it differentiates), and prints one table
+per call with every measured relative error beside its tolerance, for example::
 
     compare_gradients("lstm_step", lstm_step_forward, lstm_step_backward,
                       inputs={"x": x, "h_prev": h_prev, "c_prev": c_prev,
                               "Wx": Wx, "Wh": Wh, "b": b})
 
-    lstm_step: analytic gradient vs numerical (central differences) and torch.autograd
-      gradient  shape    vs numerical  vs autograd  verdict
-      dx        (3, 5)   ≤ 1e-07       ≤ 1e-10      ok
+    lstm_step: forward vs torch; gradients vs central differences and torch.autograd
+      value    shape    vs numerical (tol 1e-07)  vs torch (tol 1e-10)  verdict
+      h        (3, 6)   -                         5.2e-17               ok
+      c        (3, 6)   -                         4.9e-17               ok
+      dx       (3, 5)   3.4e-11                   6.6e-17               ok
       ...
-    ✓ lstm_step: all 6 gradients match.
+    ✓ lstm_step: the forward and all 6 gradients match.
 
-Why errors below the tolerance print as "≤ tol": a passing error is float64 round-off
-(~1e-10 for central differences with h=1e-6), and its digits change with the BLAS library
-and the CPU. Stored notebook outputs are compared on other machines, so only what is
-reproducible is printed: the tolerance for a pass, two significant digits for a failure
-(a wrong gradient is wrong by a reproducible amount). Pass `exact=True` to see the raw
-error anyway.
+A passing error is float64 round-off (~1e-10 for central differences with h=1e-6, ~1e-16
+against torch): its digits change with the BLAS library and the CPU, so the notebook
+comparison (tools/nbval_sanitize.cfg) masks the numbers of rows marked ok; a failing row
+is wrong by a reproducible amount and is compared as printed.
 """
 
 import numpy as np
@@ -268,6 +270,10 @@ LAYERS = {
 
 AUTOGRAD_TOL = 1e-10
 
+# Names of the forward outputs in the table; a forward outside this list gets out1, out2...
+OUTPUT_NAMES = {"rnn_step": ("h",), "rnn": ("h",), "lstm_step": ("h", "c"), "lstm": ("h",),
+                "affine": ("out",), "softmax_cross_entropy": ("loss",), "mse": ("loss",)}
+
 
 # ----------------------------------------------------------------------------- fixtures
 
@@ -314,7 +320,7 @@ def example_inputs(layer, seed=0, N=3, T=4, D=5, H=6, V=7, mask=True):
 
 def compare_gradients(layer, forward=None, backward=None, inputs=None, *, torch_fn=None,
                       dout=None, wrt=None, tol=None, tol_autograd=AUTOGRAD_TOL, h=1e-6,
-                      seed=0, exact=False, verbose=True, raise_on_fail=False):
+                      seed=0, verbose=True, raise_on_fail=False):
     """Compare a backward pass with central differences and with torch.autograd.
 
     layer:    a name from LAYERS ("rnn_step", "rnn", "lstm_step", "lstm", "affine",
@@ -336,12 +342,14 @@ def compare_gradients(layer, forward=None, backward=None, inputs=None, *, torch_
               np.random.default_rng(seed), so the check is reproducible.
     wrt:      names of the inputs to check (default: every float array input).
     tol:      bound on rel_error(analytic, numerical); default from LAYERS, else 1e-7.
-    tol_autograd: bound on rel_error(analytic, autograd), default 1e-10.
-    exact:    print raw errors (2 significant digits) instead of "≤ tol" for passes.
+    tol_autograd: bound on rel_error(analytic, autograd) and on rel_error(forward output,
+              torch reference output), default 1e-10.
     verbose:  print the table and the verdict.
-    raise_on_fail: raise AssertionError with the verdict when a gradient is off.
+    raise_on_fail: raise AssertionError with the verdict when a value is off.
 
-    Returns a dict: gradient name ("d" + input name) -> {"shape": tuple,
+    Returns a dict with one entry per forward output (by name: "h", "c", "out", "loss", or
+    out1, out2...), {"kind": "output", "shape": tuple, "torch": float or None, "ok": bool},
+    then one per gradient ("d" + input name), {"kind": "gradient", "shape": tuple,
     "numerical": float, "autograd": float or None, "ok": bool}.
     """
     if not isinstance(layer, str):
@@ -414,6 +422,7 @@ def compare_gradients(layer, forward=None, backward=None, inputs=None, *, torch_
                             f"of shape {np.shape(loss)}")
         analytic = {names[0]: np.asarray(dfirst)}
         douts = None
+        out_parts = (np.asarray(loss, dtype=np.float64),)
     else:
         out_parts = _outputs(result)
         if dout is None:
@@ -443,10 +452,23 @@ def compare_gradients(layer, forward=None, backward=None, inputs=None, *, torch_
 
     numerical = {n: numerical_gradient(scalar_objective, values[n], h=h) for n in wrt}
 
-    # torch.autograd on the reference.
-    auto = _autograd(torch_fn, names, values, wrt, douts, is_loss) if torch_fn else None
+    # torch.autograd on the reference, and the reference's own outputs.
+    auto, torch_outs = (_autograd(torch_fn, names, values, wrt, douts, is_loss) if torch_fn
+                        else (None, None))
 
     report = {}
+    out_names = OUTPUT_NAMES.get(layer)
+    if out_names is None or len(out_names) != len(out_parts):
+        out_names = ("out",) if len(out_parts) == 1 else tuple(
+            f"out{k + 1}" for k in range(len(out_parts)))
+    for k, (oname, o) in enumerate(zip(out_names, out_parts)):
+        err = None
+        if torch_outs is not None:
+            t = torch_outs[k] if k < len(torch_outs) else None
+            err = (rel_error(o, t) if t is not None and np.shape(o) == np.shape(t)
+                   else float("inf"))
+        report[oname] = {"kind": "output", "shape": np.shape(o), "torch": err,
+                         "ok": err is None or err <= tol_autograd}
     for n in wrt:
         a = analytic.get(n)
         gname = "d" + n
@@ -459,14 +481,14 @@ def compare_gradients(layer, forward=None, backward=None, inputs=None, *, torch_
             err_num = rel_error(a, numerical[n])
             err_auto = rel_error(a, auto[n]) if auto is not None else None
         ok = err_num <= tol and (err_auto is None or err_auto <= tol_autograd)
-        report[gname] = {"shape": values[n].shape, "numerical": err_num,
+        report[gname] = {"kind": "gradient", "shape": values[n].shape, "numerical": err_num,
                          "autograd": err_auto, "ok": ok}
         if _shape_note:
             report[gname]["note"] = _shape_note
 
     verdict = _verdict(layer, report, tol, tol_autograd)
     if verbose:
-        _print_table(layer, report, tol, tol_autograd, exact)
+        _print_table(layer, report, tol, tol_autograd)
         print(verdict)
     if raise_on_fail and not all(r["ok"] for r in report.values()):
         raise AssertionError(verdict)
@@ -483,7 +505,8 @@ def _outputs(result):
 
 
 def _autograd(torch_fn, names, values, wrt, douts, is_loss):
-    """Gradients of the torch reference, as NumPy arrays keyed by input name."""
+    """Gradients of the torch reference, as NumPy arrays keyed by input name, and the
+    reference's outputs as a tuple of float64 arrays (the loss, for a loss)."""
     torch = _torch()
     tensors = []
     for n in names:
@@ -498,6 +521,7 @@ def _autograd(torch_fn, names, values, wrt, douts, is_loss):
     out = torch_fn(*tensors)
     if is_loss:
         objective = out
+        parts = (out,)
     else:
         parts = tuple(out) if isinstance(out, (tuple, list)) else (out,)
         if len(parts) != len(douts):
@@ -506,39 +530,47 @@ def _autograd(torch_fn, names, values, wrt, douts, is_loss):
         objective = sum((p * torch.from_numpy(d)).sum() for p, d in zip(parts, douts))
     leaves = [t for n, t in zip(names, tensors) if n in wrt]
     grads = torch.autograd.grad(objective, leaves, allow_unused=True)
-    return {n: (np.zeros(values[n].shape) if g is None else g.detach().numpy())
-            for n, g in zip([n for n in names if n in wrt], grads)}
+    grads = {n: (np.zeros(values[n].shape) if g is None else g.detach().numpy())
+             for n, g in zip([n for n in names if n in wrt], grads)}
+    return grads, tuple(p.detach().numpy().astype(np.float64) for p in parts)
 
 
-def _fmt_err(err, tol, exact):
+def _fmt_err(err):
     if err is None:
-        return "n/a"
-    if err == float("inf"):
-        return "inf"
-    if err <= tol and not exact:
-        return f"≤ {tol:.0e}"
-    return f"{err:.1e}"   # two significant digits
+        return "-"
+    return "inf" if err == float("inf") else f"{err:.1e}"   # two significant digits
 
 
-def _print_table(layer, report, tol, tol_autograd, exact):
-    print(f"{layer}: analytic gradient vs numerical (central differences) and torch.autograd")
-    rows = [("gradient", "shape", "vs numerical", "vs autograd", "verdict")]
-    for gname, r in report.items():
-        rows.append((gname, str(r["shape"]), _fmt_err(r["numerical"], tol, exact),
-                     _fmt_err(r["autograd"], tol_autograd, exact),
-                     "ok" if r["ok"] else "WRONG"))
+def _print_table(layer, report, tol, tol_autograd):
+    print(f"{layer}: forward vs torch; gradients vs central differences and torch.autograd")
+    rows = [("value", "shape", f"vs numerical (tol {tol:.0e})",
+             f"vs torch (tol {tol_autograd:.0e})", "verdict")]
+    for name, r in report.items():
+        if r["kind"] == "output":
+            errs = ("-", _fmt_err(r["torch"]))
+        else:
+            errs = (_fmt_err(r["numerical"]), _fmt_err(r["autograd"]))
+        rows.append((name, str(r["shape"]), *errs, "ok" if r["ok"] else "WRONG"))
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     for row in rows:
         print("  " + "  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip())
 
 
 def _verdict(layer, report, tol, tol_autograd):
-    bad = [(g, r) for g, r in report.items() if not r["ok"]]
-    if not bad:
-        if len(report) == 1:
-            return f"✓ {layer}: {next(iter(report))} matches."
-        return f"✓ {layer}: all {len(report)} gradients match."
+    outputs = {k: r for k, r in report.items() if r["kind"] == "output"}
+    grads = {k: r for k, r in report.items() if r["kind"] == "gradient"}
+    bad_out = [(k, r) for k, r in outputs.items() if not r["ok"]]
+    bad = [(g, r) for g, r in grads.items() if not r["ok"]]
+    if not bad and not bad_out:
+        what = next(iter(grads)) if len(grads) == 1 else f"all {len(grads)} gradients"
+        if any(r["torch"] is not None for r in outputs.values()):
+            return f"✓ {layer}: the forward and {what} match."
+        return f"✓ {layer}: {what} match{'es' if len(grads) == 1 else ''}."
     lines = []
+    for k, r in bad_out:
+        lines.append(f"✗ {layer}: the forward output {k} differs from the torch reference "
+                     f"(relative error {_fmt_err(r['torch'])}, want ≤ {tol_autograd:.0e}); the "
+                     f"gradients are then those of another function: fix the forward first.")
     for g, r in bad:
         if "note" in r:
             lines.append(f"✗ {layer}: {r['note']}.")
@@ -549,7 +581,7 @@ def _verdict(layer, report, tol, tol_autograd):
         if r["autograd"] is not None and r["autograd"] > tol_autograd:
             parts.append(f"{r['autograd']:.1e} vs autograd, want ≤ {tol_autograd:.0e}")
         lines.append(f"✗ {layer}: {g} is off ({'; '.join(parts)}).")
-    if len(bad) < len(report):
+    if bad and len(bad) < len(grads):
         lines.append(f"  Hint: the other gradients match, so look at the lines that "
                      f"produce {', '.join(g for g, _ in bad)}.")
     return "\n".join(lines)

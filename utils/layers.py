@@ -15,11 +15,17 @@ Speed: the sequence functions compute x @ Wx for all time steps in one matrix pr
 the parameter gradients in one product after the time loop; only the recurrent h @ Wh is
 inside the loop. The step functions and the sequence functions share the same cell code
 (`_rnn_cell`, `_lstm_cell`), so what a student writes for one step is what runs in time.
+
+Outputs never share memory with the cache: a caller may edit a returned h or c in place
+(`h *= mask[..., None]`) and the backward still sees the forward's values.
 """
 
 import numpy as np
 
 from utils.validate import Dims, nonempty_time
+# The losses live in utils.losses; they are part of this module's public names too, so
+# `from utils.layers import softmax_cross_entropy` keeps working.
+from utils.losses import mse_loss, softmax_cross_entropy  # noqa: F401
 
 # ----------------------------------------------------------------------------- activations
 
@@ -59,7 +65,7 @@ def rnn_step_forward(x, h_prev, Wx, Wh, b):
     Wh = dims.array("Wh", Wh, ("H", "H"))
     b = dims.array("b", b, ("H",))
     h = _rnn_cell(x @ Wx + b, h_prev, Wh)
-    return h, (x, h_prev, Wx, Wh, h)
+    return h, (x, h_prev, Wx, Wh, h.copy())      # the copy: h may be edited by the caller
 
 
 def rnn_step_backward(dh, cache):
@@ -95,7 +101,7 @@ def rnn_forward(x, h0, Wx, Wh, b):
     h = h0
     for t in range(T):
         h = hs[:, t] = _rnn_cell(a_x[:, t], h, Wh)
-    return hs, (x, h0, Wx, Wh, hs)
+    return hs.copy(), (x, h0, Wx, Wh, hs)        # the copy: the output may be edited in place
 
 
 def rnn_backward(dh, cache):
@@ -108,6 +114,7 @@ def rnn_backward(dh, cache):
     x, h0, Wx, Wh, hs = cache
     dh = Dims("rnn_backward").array("dh", dh, hs.shape)
     N, T, H = hs.shape
+    D = x.shape[2]
     da = np.empty_like(hs)             # (N, T, H) gradient at each step's pre-activation
     dh_next = np.zeros_like(h0)        # what flows into h_t from step t+1
     for t in reversed(range(T)):
@@ -115,8 +122,8 @@ def rnn_backward(dh, cache):
         dh_next = da[:, t] @ Wh.T
     h_prevs = np.concatenate([h0[:, None], hs[:, :-1]], axis=1)   # (N, T, H): h_{t-1}
     da2 = da.reshape(N * T, H)
-    dx = (da2 @ Wx.T).reshape(N, T, -1)
-    dWx = x.reshape(N * T, -1).T @ da2
+    dx = (da2 @ Wx.T).reshape(N, T, D)           # explicit sizes: -1 is ambiguous when N = 0
+    dWx = x.reshape(N * T, D).T @ da2
     dWh = h_prevs.reshape(N * T, H).T @ da2
     return dx, dh_next, dWx, dWh, da2.sum(axis=0)
 
@@ -125,15 +132,20 @@ def rnn_backward(dh, cache):
 
 
 def _sigmoid_inplace(a):
-    """a <- sigmoid(a), in place, as 0.5 * (1 + tanh(a / 2)) (the same function).
+    """a <- sigmoid(a), in place, computed exactly as `sigmoid` does.
 
-    One tanh and three in-place passes instead of exp, abs, divide and where with their
-    temporaries; tanh saturates to ±1 without overflow or underflow for any input.
+    With z = exp(-|a|) in (0, 1]: sigmoid(a) = 1 / (1 + z) for a >= 0 and z / (1 + z) for
+    a < 0. Neither form subtracts nearly equal numbers, so every value keeps full relative
+    precision (the shorter 0.5 * (1 + tanh(a / 2)) loses it all below a = -38, where it
+    returns exactly 0 for a gate that is 1e-17, not 0).
     """
-    a *= 0.5
-    np.tanh(a, out=a)
+    negative = a < 0
+    np.abs(a, out=a)
+    np.negative(a, out=a)
+    np.exp(a, out=a)                                 # z
+    numerator = np.where(negative, a, 1.0)           # z where a < 0, else 1
     a += 1.0
-    a *= 0.5
+    np.divide(numerator, a, out=a)
     return a
 
 
@@ -194,7 +206,7 @@ def lstm_step_forward(x, h_prev, c_prev, Wx, Wh, b):
     Wh = dims.array("Wh", Wh, ("H", "4H"))
     b = dims.array("b", b, ("4H",))
     h, c, gates = _lstm_cell(x @ Wx + b, h_prev, c_prev, Wh)
-    return h, c, (x, h_prev, c_prev, Wx, Wh, c, gates)
+    return h, c, (x, h_prev, c_prev, Wx, Wh, c.copy(), gates)   # c may be edited by the caller
 
 
 def lstm_step_backward(dh, dc, cache):
@@ -232,7 +244,7 @@ def lstm_forward(x, h0, c0, Wx, Wh, b):
     # Time-major storage (T, N, .): the slice of step t is one contiguous block, which the
     # matrix product and the element-wise work of every step read and write at full speed.
     xt = np.ascontiguousarray(x.transpose(1, 0, 2))             # (T, N, D)
-    gates = (xt.reshape(T * N, -1) @ Wx).reshape(T, N, 4 * H)   # x @ Wx for all steps at once
+    gates = (xt.reshape(T * N, x.shape[2]) @ Wx).reshape(T, N, 4 * H)   # x @ Wx, all steps at once
     gates += b                                                  # becomes the activated gates
     hs = np.empty((T, N, H), x.dtype)
     cs = np.empty((T, N, H), x.dtype)
@@ -242,7 +254,9 @@ def lstm_forward(x, h0, c0, Wx, Wh, b):
     # The cache shows (N, T, .) views of the same memory; lstm_backward transposes them back.
     cache = {"x": x, "h0": h0, "c0": c0, "Wx": Wx, "Wh": Wh, "h": hs.transpose(1, 0, 2),
              "c": cs.transpose(1, 0, 2), "gates": gates.transpose(1, 0, 2)}
-    return np.ascontiguousarray(hs.transpose(1, 0, 2)), cache
+    # A copy, always: np.ascontiguousarray would return the cached memory itself when
+    # N == 1 or T == 1, and the caller may edit the output in place.
+    return hs.transpose(1, 0, 2).copy(), cache
 
 
 def lstm_backward(dh, cache):
@@ -257,6 +271,7 @@ def lstm_backward(dh, cache):
     # contiguous arrays, not copies.
     hs, cs, gates = (cache[k].transpose(1, 0, 2) for k in ("h", "c", "gates"))
     T, N, H = hs.shape
+    D = x.shape[2]
     dht = dh.transpose(1, 0, 2)                      # (T, N, H) view
     da = np.empty((T, N, 4 * H), gates.dtype)        # gradient at the pre-activations
     dh_next = np.zeros_like(h0)
@@ -268,8 +283,8 @@ def lstm_backward(dh, cache):
                                          da=da[t])
         dh_next = da[t] @ WhT
     da2 = da.reshape(T * N, 4 * H)
-    dx = (da2 @ Wx.T).reshape(T, N, -1).transpose(1, 0, 2)          # (N, T, D)
-    xt = x.transpose(1, 0, 2).reshape(T * N, -1)                     # (T*N, D), rows like da2
+    dx = (da2 @ Wx.T).reshape(T, N, D).transpose(1, 0, 2)           # (N, T, D)
+    xt = x.transpose(1, 0, 2).reshape(T * N, D)                      # (T*N, D), rows like da2
     dWx = xt.T @ da2
     h_prevs = np.concatenate([h0[None], hs[:-1]], axis=0)           # (T, N, H): h_{t-1}
     dWh = h_prevs.reshape(T * N, H).T @ da2
@@ -298,68 +313,6 @@ def affine_backward(dout, cache):
     x, W = cache
     dout = Dims("affine_backward").array("dout", dout, x.shape[:-1] + (W.shape[1],))
     H, V = W.shape
-    dout2 = dout.reshape(-1, V)                      # (N*T, V)
-    return dout @ W.T, x.reshape(-1, H).T @ dout2, dout2.sum(axis=0)
-
-
-def softmax_cross_entropy(logits, targets, mask=None):
-    """Mean cross-entropy of softmax(logits) against integer targets, over unmasked positions.
-
-    logits: (N, T, V) or (N, V); targets: (N, T) or (N,) ints in [0, V);
-    mask: like targets, bool (True = counts), or None for all positions.
-    Returns loss (a float, in nats per counted position) and dlogits (like logits), the
-    gradient of that same mean: what is reported is what is differentiated.
-
-    Stable for any finite logits (±1e4 included): the row maximum is subtracted before exp,
-    so exp never overflows, and log-probabilities come from a log-sum-exp, never log(0).
-    """
-    dims = Dims("softmax_cross_entropy")
-    logits = np.asarray(logits)
-    lead = ("N", "T") if logits.ndim == 3 else ("N",)
-    logits = dims.array("logits", logits, lead + ("V",))
-    targets = dims.array("targets", targets, lead, kind="int")
-    V = logits.shape[-1]
-    if targets.size and (targets.min() < 0 or targets.max() >= V):
-        bad = targets[(targets < 0) | (targets >= V)]
-        raise ValueError(f"softmax_cross_entropy: targets must be class ids in [0, {V}), "
-                         f"got {bad.ravel()[0]}")
-    if mask is None:
-        mask = np.ones(targets.shape, bool)
-    mask = dims.array("mask", mask, lead, kind="bool")
-    count = int(mask.sum())
-    if count == 0:
-        raise ValueError("softmax_cross_entropy: mask selects no positions; nothing to average")
-
-    shifted = logits - logits.max(axis=-1, keepdims=True)
-    exp = np.exp(shifted)
-    sum_exp = exp.sum(axis=-1, keepdims=True)
-    log_probs = shifted - np.log(sum_exp)
-    picked = np.take_along_axis(log_probs, targets[..., None], axis=-1)[..., 0]
-    loss = -(picked * mask).sum() / count
-
-    dlogits = exp / sum_exp                          # softmax
-    np.put_along_axis(dlogits, targets[..., None],
-                      np.take_along_axis(dlogits, targets[..., None], axis=-1) - 1.0, axis=-1)
-    dlogits *= mask[..., None] / count
-    return float(loss), dlogits.astype(logits.dtype, copy=False)
-
-
-def mse_loss(pred, target, mask=None):
-    """Half mean squared error, 0.5 * mean((pred - target)^2), over unmasked positions.
-
-    pred, target: same shape, (N, T, K) or (N, K); mask: pred.shape[:-1] bool, or None.
-    Returns loss (float) and dpred (like pred).
-    """
-    dims = Dims("mse_loss")
-    pred = np.asarray(pred)
-    spec = ("N", "T", "K") if pred.ndim == 3 else ("N", "K")
-    pred = dims.array("pred", pred, spec)
-    target = dims.array("target", target, spec)
-    if mask is None:
-        mask = np.ones(pred.shape[:-1], bool)
-    mask = dims.array("mask", mask, spec[:-1], kind="bool")
-    count = int(mask.sum()) * pred.shape[-1]
-    if count == 0:
-        raise ValueError("mse_loss: mask selects no positions; nothing to average")
-    diff = (pred - target) * mask[..., None]
-    return float(0.5 * (diff * diff).sum() / count), diff / count
+    rows = int(np.prod(x.shape[:-1]))                # N*T (or N); explicit, since -1 fails at 0
+    dout2 = dout.reshape(rows, V)                    # (N*T, V)
+    return dout @ W.T, x.reshape(rows, H).T @ dout2, dout2.sum(axis=0)

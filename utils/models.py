@@ -84,22 +84,35 @@ class SequenceModel:
 
         batch: dict with
           x: (N, T) int ids or (N, T, D) floats;
-          y: targets. cross_entropy: (N, T) class ids, or (N,) to score only the last step
-             (many-to-one). mse: (N, T, V) values, or (N, V) for the last step only;
-          mask (optional): (N, T) bool, True where a step is scored.
+          y: targets. Many-to-many: (N, T) class ids (cross_entropy) or (N, T, V) values
+             (mse), one per step. Many-to-one: (N,) class ids or (N, V) values, one per
+             sequence, scored at the sequence's last real step;
+          mask (optional): (N, T) bool. Many-to-many: True where a step is scored.
+             Many-to-one: True at the real (non-padding) steps; each sequence is scored at
+             its last True step. Without a mask, every sequence is scored at step T - 1;
+          lengths (optional, many-to-one only): (N,) ints in [1, T], the real lengths, an
+             alternative to the mask.
         Returns (loss, grads) with grads keyed like params.
         """
         out, (rnn_cache, out_cache) = self.forward(batch["x"])
         y, mask = np.asarray(batch["y"]), batch.get("mask")
         many_to_one = y.ndim == (1 if self.loss_name == "cross_entropy" else 2)
-        scored = out[:, -1] if many_to_one else out
+        if many_to_one:
+            rows = np.arange(out.shape[0])
+            last = _last_real_step(out.shape[:2], mask, batch.get("lengths"))
+            scored, mask = out[rows, last], None
+        else:
+            if batch.get("lengths") is not None:
+                raise ValueError("SequenceModel.loss: lengths is for many-to-one batches "
+                                 "(y with one target per sequence); use mask (N, T) here")
+            scored = out
         if self.loss_name == "cross_entropy":
             loss, dscored = layers.softmax_cross_entropy(scored, y, mask)
         else:
             loss, dscored = layers.mse_loss(scored, y.astype(self.dtype, copy=False), mask)
         if many_to_one:
             dout = np.zeros_like(out)
-            dout[:, -1] = dscored
+            dout[rows, last] = dscored
         else:
             dout = dscored
         dh, dWy, dby = layers.affine_backward(dout, out_cache)
@@ -165,3 +178,29 @@ class SequenceModel:
             out[t] = tok
             logits, state = self.step(np.array([tok]), state)
         return out
+
+
+def _last_real_step(NT, mask, lengths):
+    """(N,) index of the last real step of each sequence, from a mask or lengths.
+
+    NT: (N, T); mask: (N, T) bool with True at real steps, or None; lengths: (N,) or None.
+    Padding sits at the end in this course, but the last True is used whatever comes before.
+    """
+    N, T = NT
+    if mask is not None and lengths is not None:
+        raise ValueError("SequenceModel.loss: give mask or lengths for a many-to-one batch, "
+                         "not both")
+    if lengths is not None:
+        lengths = Dims("SequenceModel.loss").array("lengths", lengths, (N,), kind="int")
+        if lengths.size and (lengths.min() < 1 or lengths.max() > T):
+            raise ValueError(f"SequenceModel.loss: lengths must lie in [1, T={T}], got "
+                             f"{lengths.min()}..{lengths.max()}")
+        return lengths.astype(np.int64) - 1
+    if mask is None:
+        return np.full(N, T - 1)
+    mask = Dims("SequenceModel.loss").array("mask", mask, (N, T), kind="bool")
+    empty = ~mask.any(axis=1)
+    if empty.any():
+        raise ValueError(f"SequenceModel.loss: mask row {int(np.argmax(empty))} has no True "
+                         f"step; a many-to-one mask marks each sequence's real steps")
+    return T - 1 - np.argmax(mask[:, ::-1], axis=1)

@@ -16,6 +16,11 @@ def _check_pairs(where, params, grads):
         if np.shape(g) != p.shape:
             raise ValueError(f"{where}: grads[{k!r}] has shape {np.shape(g)}, "
                              f"expected {p.shape} like params[{k!r}]")
+    _check_finite(where, grads)
+
+
+def _check_finite(where, grads):
+    for k, g in grads.items():
         if not np.all(np.isfinite(g)):
             raise FloatingPointError(f"{where}: grads[{k!r}] contains NaN or inf; "
                                      f"lower the learning rate or clip the gradients")
@@ -25,7 +30,12 @@ class SGD:
     """Stochastic gradient descent with optional momentum and learning-rate decay.
 
     At update t (counted from 0): lr_t = lr / (1 + decay * t);
-    with momentum: v = momentum * v - lr_t * g;  p += v.   Without: p -= lr_t * g.
+    with momentum: v = momentum * v + g;  p -= lr_t * v.   Without: p -= lr_t * g.
+
+    This is torch.optim.SGD's convention (v starts at 0, so the first v is g), and with decay
+    it equals torch.optim.SGD under LambdaLR(lambda t: 1 / (1 + decay * t)). The other common
+    form, v = momentum * v - lr_t * g; p += v, is the same only for a constant learning rate:
+    there a change of lr_t acts on the next gradient only, here on the whole velocity.
     """
 
     def __init__(self, lr, momentum=0.0, decay=0.0):
@@ -47,8 +57,8 @@ class SGD:
             if self.momentum:
                 v = self.velocity.setdefault(k, np.zeros_like(p))
                 v *= self.momentum
-                v -= lr * grads[k]
-                p += v
+                v += grads[k]
+                p -= lr * v
             else:
                 p -= lr * grads[k]
         self.t += 1
@@ -92,14 +102,16 @@ def global_norm(grads):
 def clip_grad_norm(grads, max_norm):
     """Scale all gradients in place so their global norm is at most max_norm.
 
-    The direction of the update is kept; only its length is capped.
-    Returns the global norm before clipping (useful to plot).
+    The direction of the update is kept; only its length is capped, to max_norm exactly.
+    Returns the global norm before clipping (useful to plot). A NaN or inf gradient raises
+    FloatingPointError naming it: there is no direction to keep.
     """
     if max_norm <= 0:
         raise ValueError(f"clip_grad_norm: max_norm must be > 0, got {max_norm}")
+    _check_finite("clip_grad_norm", grads)
     norm = global_norm(grads)
     if norm > max_norm:
-        scale = max_norm / (norm + 1e-12)
+        scale = max_norm / norm          # norm > max_norm > 0: no epsilon needed
         for g in grads.values():
             g *= scale
     return norm
@@ -112,6 +124,7 @@ def clip_grad_value(grads, clip):
     """
     if clip <= 0:
         raise ValueError(f"clip_grad_value: clip must be > 0, got {clip}")
+    _check_finite("clip_grad_value", grads)
     norm = global_norm(grads)
     for g in grads.values():
         np.clip(g, -clip, clip, out=g)

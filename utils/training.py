@@ -56,11 +56,14 @@ def train(model, data, optimizer, epochs, batch_size, rng, clip_norm=None, clip_
         for epoch in range(epochs):
             losses = []
             for batch in minibatches(data, batch_size, rng):
-                loss, grads = model.loss(batch)
+                where = f"epoch {epoch + 1}, step {len(history['loss']) + 1}"
+                try:
+                    loss, grads = model.loss(batch)
+                except FloatingPointError as exc:    # NaN/inf outputs, named by the loss
+                    raise TrainingDiverged(f"training stopped at {where}: {exc}") from exc
                 if not np.isfinite(loss):
                     raise TrainingDiverged(
-                        f"training stopped at epoch {epoch + 1}, step {len(history['loss']) + 1}: "
-                        f"the loss became {loss}. Try a smaller learning rate or gradient "
+                        f"training stopped at {where}: the loss became {loss}. Try a smaller learning rate or gradient "
                         f"clipping (clip_norm=1.0).")
                 if clip_norm is not None:
                     norm = clip_grad_norm(grads, clip_norm)
