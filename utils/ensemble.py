@@ -203,6 +203,23 @@ def loss_and_grads(params, x, y, mask):
     return losses, backward(params, dlogits, cache)
 
 
+def losses(params, x, y, mask):
+    """Mean masked cross-entropy of each member, (S,), without gradients."""
+    logits, _ = forward(params, x)
+    S, N, T, _ = logits.shape
+    y = np.broadcast_to(y, (S, N, T))
+    mask = np.broadcast_to(mask, (S, N, T))
+    shifted = logits - logits.max(axis=-1, keepdims=True)
+    logp = shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
+    nll = -np.take_along_axis(logp, y[..., None], axis=-1)[..., 0]
+    return (nll * mask).sum(axis=(1, 2)) / mask.sum(axis=(1, 2))
+
+
+def select(params, members):
+    """The parameters of some members only: members, a list of indices -> params of len(members)."""
+    return {k: p[members].copy() for k, p in params.items()}
+
+
 def predict(params, x):
     """Greedy next-token ids of every member: (N, T) ids -> (S, N, T)."""
     return forward(params, x)[0].argmax(axis=-1)
