@@ -107,3 +107,20 @@ def test_bad_input():
         ensemble.train(params, data, 0.1, 1, 2, order_seeds=[0])
     with pytest.raises(ValueError, match="lr must be a number or have one value per member"):
         ensemble.train(params, data, [0.1, 0.2, 0.3], 1, 2, order_seeds=[0, 1])
+
+
+def test_run_arm_picks_the_rate_on_validation_and_reports_every_seed():
+    from utils.data import Vocab, lm_batch, series_anbn_split
+    from utils.experiments import run_arm, spread
+    from utils.metrics import anbn_eval_set
+
+    vocab = Vocab(["a", "b"])
+    split = series_anbn_split(num_train=32)
+    evals = {"held-out": anbn_eval_set(vocab, split.test_n)}
+    r = run_arm("rnn", len(vocab), 4, [0.03, 1e-6], range(3), lm_batch(vocab, split.train), evals,
+                anbn_eval_set(vocab, split.validation_n), epochs=2, batch_size=16)
+    best = min(r["search"], key=lambda lr: (-r["search"][lr][0], r["search"][lr][1]))
+    assert r["lr"] == best and set(r["search"]) == {0.03, 1e-6}
+    assert r["history"]["loss"].shape == (2, 3) and r["final"]["held-out strings"].shape == (3,)
+    assert r["params"]["Wx"].shape[0] == 3 and r["parameters"] == 5 * 4 + 16 + 4 + 4 * 5 + 5
+    assert spread([0.5, 1.0, 0.75], percent=True) == "median 75.0 %, range 50.0-100.0 % over 3 seeds"
