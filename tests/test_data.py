@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from utils.data import (EOS, PAD, UNK, Vocab, anbn_sequence, anbn_splits, lm_batch, noisy_sine,
-                        one_hot, pad_batch, predictable_mask, sine_windows)
+                        one_hot, pad_batch, predictable_mask, series_anbn_split, sine_windows)
 
 
 def test_vocab_specials_come_first_and_unknown_maps_to_unk_without_growing():
@@ -74,6 +74,19 @@ def test_anbn_splits_measure_real_generalisation():
     # Seeded: the same rng seed gives the same split.
     again = anbn_splits(np.random.default_rng(0), num_train=200)
     assert again.test_n == sp.test_n and again.train == sp.train
+
+
+def test_series_split_is_fixed_spread_and_disjoint():
+    sp = series_anbn_split()
+    assert sp.test_n == [4, 7, 10] and sp.validation_n == [5, 11]
+    assert set(sp.train_n) == set(range(1, 13)) - {4, 5, 7, 10, 11}
+    assert {s.count("a") for s in sp.train} == set(sp.train_n) and len(sp.train) == 300
+    held = {tuple(s) for s in sp.test + sp.validation + sp.extrapolation}
+    assert not held & {tuple(s) for s in sp.train}
+    assert sp.extrapolation_n == list(range(13, 25))
+    # Held-out n spread over the training range: one in each third of 1..12.
+    assert [(n - 1) // 4 for n in sp.test_n] == [0, 1, 2]
+    assert series_anbn_split().train == sp.train
 
 
 def test_anbn_splits_bad_sizes():

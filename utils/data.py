@@ -151,6 +151,42 @@ def anbn_splits(rng, num_train=300, max_train_n=12, num_test_n=3, max_extrapolat
         train_n=train_n, test_n=test_n, extrapolation_n=extra_n)
 
 
+# The one aⁿbⁿ split of the whole series (labs 01 to 04 use it, so their numbers compare).
+# Held-out n are spread over the training range 1..12, one in each third of it; n = 2 or 3
+# would test little, since a network that has not learned to count still gets them right.
+# Two further n are kept aside as a validation set for choosing learning rates, so that the
+# test n never take part in a choice.
+ANBN_TEST_N = (4, 7, 10)
+ANBN_VALIDATION_N = (5, 11)
+ANBN_MAX_TRAIN_N = 12
+ANBN_MAX_EXTRAPOLATION_N = 24
+
+
+@dataclass
+class SeriesSplit(AnBnSplits):
+    """AnBnSplits plus the validation strings (`validation`, `validation_n`)."""
+    validation: list = None
+    validation_n: list = None
+
+
+def series_anbn_split(num_train=300, seed=0):
+    """The course's aⁿbⁿ split: test n = ANBN_TEST_N, validation n = ANBN_VALIDATION_N,
+    training n = the other n in 1..12 (num_train strings, n drawn uniformly by
+    np.random.default_rng(seed)), extrapolation n = 13..24, one string each."""
+    num_train = positive_int("series_anbn_split", "num_train", num_train)
+    held = set(ANBN_TEST_N) | set(ANBN_VALIDATION_N)
+    train_n = [n for n in range(1, ANBN_MAX_TRAIN_N + 1) if n not in held]
+    drawn = np.random.default_rng(seed).choice(train_n, size=num_train)
+    extra_n = list(range(ANBN_MAX_TRAIN_N + 1, ANBN_MAX_EXTRAPOLATION_N + 1))
+    return SeriesSplit(
+        train=[anbn_sequence(int(n)) for n in drawn],
+        test=[anbn_sequence(n) for n in ANBN_TEST_N],
+        extrapolation=[anbn_sequence(n) for n in extra_n],
+        train_n=train_n, test_n=list(ANBN_TEST_N), extrapolation_n=extra_n,
+        validation=[anbn_sequence(n) for n in ANBN_VALIDATION_N],
+        validation_n=list(ANBN_VALIDATION_N))
+
+
 def predictable_mask(seqs):
     """Which next-token targets of aⁿbⁿ sequences are determined by what came before.
 
