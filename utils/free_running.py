@@ -66,19 +66,20 @@ def free_run(model, prompt, steps):
 def scheduled_sampling_loss(model, y, use_model):
     """The training loss of one scheduled-sampling step.
 
-    y: (N, T) true series; use_model: (N, T - 1) bool tensor, drawn by the caller with
-    probability p: where use_model[:, t] is True the input at step t is the model's own
-    prediction of y[:, t] (from step t - 1, detached: a fed-back value is an input, like a
-    teacher-forced one, not a path for the gradient), otherwise the true y[:, t]. Step 0
-    always reads y[:, 0]. Returns the MSE of the T - 1 predictions against y[:, 1:], a scalar.
+    y: (N, T) true series. The model reads T - 1 inputs and predicts y[:, 1:]. The input of
+    step 0 is y[:, 0]; for t = 1 .. T - 2 the input of step t is the model's own prediction of
+    y[:, t] (made at step t - 1) where use_model[:, t - 1] is True, the true y[:, t] otherwise.
+    use_model: (N, T - 2) bool tensor, drawn by the caller with probability p. A fed-back
+    prediction is detached: it is an input, like a teacher-forced value, not a path for the
+    gradient. Returns the MSE of the T - 1 predictions against y[:, 1:], a scalar tensor.
     """
     N, T = y.shape
     state, prev, preds = None, None, []
     for t in range(T - 1):
         inp = y[:, t]
         if t > 0:
-            inp = torch.where(use_model[:, t], prev.detach(), inp)
-        pred, state = model(inp[:, None], state)              # (N, 1)
+            inp = torch.where(use_model[:, t - 1], prev.detach(), inp)
+        pred, state = model(inp[:, None], state)              # (N, 1): one step
         prev = pred[:, 0]
         preds.append(prev)
     return ((torch.stack(preds, dim=1) - y[:, 1:]) ** 2).mean()
