@@ -151,6 +151,15 @@ def test_training_recipes_run_and_learn():
 # ----------------------------------------------------------------------------- 6.2 orthogonal
 
 
+@pytest.mark.parametrize("name", NAMES)
+def test_cases_are_plain_data_for_the_grader(name):
+    from tools.grading import cases_io
+    arrays = {}
+    for case in make_cases(get_exercise(name)):
+        cases_io.encode(case.args, arrays)
+        cases_io.encode(case.kwargs, arrays)
+
+
 def test_fixed_case_has_a_negative_diagonal_in_r():
     A = make_cases(get_exercise("orthogonal_from_gaussian"))[0].args[0]
     assert (np.diag(np.linalg.qr(A)[1]) < 0).any()       # so a missing sign fix is caught

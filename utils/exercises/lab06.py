@@ -9,7 +9,8 @@
 The references live in utils/tbptt.py, utils/rnn_init.py, utils/packing.py and
 utils/free_running.py. Models are built inside the checks in float64 with weights that do not
 come from a random generator (linspace ramps), so the student's code and the reference see the
-same numbers. Each exercise compares several outputs, so that each known mistake is reported
+same numbers. Cases hold plain NumPy arrays (the grader sends them to another process); the
+calls turn them into tensors. Each exercise compares several outputs, so that each known mistake is reported
 on its own output with its own hint (tests/test_lab06.py lists the mistakes).
 """
 
@@ -55,10 +56,10 @@ class TinyLM(nn.Module):
 
 def tbptt_cases(rng):
     V = 5
-    fixed = torch.tensor((np.arange(2 * 13) * 3 % V).reshape(2, 13))          # (2, 13) ids
+    fixed = (np.arange(2 * 13) * 3 % V).reshape(2, 13)                         # (2, 13) ids
     cases = [Case((V, fixed[:, :-1], fixed[:, 1:], 4, 0.0), label="fixed ids N=2, L=12, T=4")]
     for N, L, T in [(3, 10, 5), (2, 12, 3)]:
-        ids = torch.tensor(rng.integers(0, V, size=(N, L + 1)))
+        ids = rng.integers(0, V, size=(N, L + 1))
         cases.append(Case((V, ids[:, :-1], ids[:, 1:], T, float(rng.uniform(-0.2, 0.2))),
                           label=f"random ids N={N}, L={L}, T={T}"))
     return cases
@@ -68,7 +69,7 @@ def call_tbptt(fn, case, uses):
     V, x, y, T, offset = case.args
     model = _ramp_(TinyLM(V), offset)
     optimizer = torch.optim.SGD(model.parameters(), lr=0.5)
-    result = fn(model, x, y, T, optimizer)
+    result = fn(model, torch.tensor(x), torch.tensor(y), T, optimizer)
     if not (isinstance(result, tuple) and len(result) == 2):
         raise TypeError("tbptt_epoch must return (losses, state)")
     losses, state = result
@@ -136,19 +137,24 @@ register(Exercise(
 
 def last_state_cases(rng):
     N, T, H = 3, 5, 2
-    h = torch.tensor(np.linspace(-1.0, 1.0, N * T * H).reshape(N, T, H))
-    cases = [Case((h, torch.tensor([5, 2, 3])), label="fixed h (3, 5, 2), lengths [5, 2, 3]")]
+    h = np.linspace(-1.0, 1.0, N * T * H).reshape(N, T, H)
+    cases = [Case((h, np.array([5, 2, 3])), label="fixed h (3, 5, 2), lengths [5, 2, 3]")]
     for N, T, H in [(4, 6, 3), (2, 3, 4)]:
         lengths = rng.integers(1, T + 1, size=N)
         lengths[0] = T                                    # one full-length sequence
-        cases.append(Case((torch.tensor(rng.standard_normal((N, T, H))), torch.tensor(lengths)),
+        cases.append(Case((rng.standard_normal((N, T, H)), lengths),
                           label=f"random h ({N}, {T}, {H}), lengths {lengths.tolist()}"))
     return cases
 
 
+def call_last_state(fn, case, uses):
+    h, lengths = case.args                     # plain arrays in the case, tensors for the function
+    return fn(torch.tensor(h), torch.tensor(lengths, dtype=torch.int64))
+
+
 register(Exercise(
     name="last_real_state", lab=LAB, number="6.3",
-    reference=last_real_state, cases=last_state_cases, outputs=("last",),
+    reference=last_real_state, cases=last_state_cases, outputs=("last",), call=call_last_state,
     hints={
         "last": "h[:, -1] is the state after the padding. Take h[n, lengths[n] - 1] for each n "
                 "(h[torch.arange(N), lengths - 1]).",
@@ -164,10 +170,10 @@ register(Exercise(
 
 
 def free_run_cases(rng):
-    prompt = torch.tensor(np.sin(np.linspace(0.0, 2.0, 2 * 6)).reshape(2, 6))
+    prompt = np.sin(np.linspace(0.0, 2.0, 2 * 6)).reshape(2, 6)
     cases = [Case((prompt, 5, 0.0), label="fixed prompt (2, 6) of sin values, 5 steps")]
     for N, P, steps in [(3, 4, 7), (1, 8, 3)]:
-        cases.append(Case((torch.tensor(rng.uniform(-1, 1, size=(N, P))), steps,
+        cases.append(Case((rng.uniform(-1, 1, size=(N, P)), steps,
                            float(rng.uniform(-0.2, 0.2))), label=f"random prompt ({N}, {P}), {steps} steps"))
     return cases
 
@@ -175,7 +181,7 @@ def free_run_cases(rng):
 def call_free_run(fn, case, uses):
     prompt, steps, offset = case.args
     model = _ramp_(SineRNN(H=3), offset)
-    out = fn(model, prompt, steps)
+    out = fn(model, torch.tensor(prompt), steps)
     out = out.detach() if isinstance(out, torch.Tensor) else torch.as_tensor(np.asarray(out))
     if tuple(out.shape) != (prompt.shape[0], steps):
         return out, out                                   # reported as a shape problem
@@ -200,12 +206,12 @@ register(Exercise(
 
 
 def scheduled_cases(rng):
-    y = torch.tensor(np.sin(np.linspace(0.0, 3.0, 2 * 7)).reshape(2, 7))
-    mask = torch.tensor([[True, False, True, True, False], [False, True, False, True, True]])
+    y = np.sin(np.linspace(0.0, 3.0, 2 * 7)).reshape(2, 7)
+    mask = np.array([[True, False, True, True, False], [False, True, False, True, True]])
     cases = [Case((y, mask, 0.0), label="fixed y (2, 7), half the inputs fed back")]
     for N, T, p in [(3, 6, 0.5), (2, 8, 0.8)]:
-        cases.append(Case((torch.tensor(rng.uniform(-1, 1, size=(N, T))),
-                           torch.tensor(rng.random((N, T - 2)) < p), float(rng.uniform(-0.2, 0.2))),
+        cases.append(Case((rng.uniform(-1, 1, size=(N, T)), rng.random((N, T - 2)) < p,
+                           float(rng.uniform(-0.2, 0.2))),
                           label=f"random y ({N}, {T}), p = {p}"))
     return cases
 
@@ -213,7 +219,7 @@ def scheduled_cases(rng):
 def call_scheduled(fn, case, uses):
     y, mask, offset = case.args
     model = _ramp_(SineRNN(H=3), offset)
-    loss = fn(model, y, mask)
+    loss = fn(model, torch.tensor(y), torch.tensor(mask))
     if not isinstance(loss, torch.Tensor):
         raise TypeError(f"scheduled_sampling_loss must return a scalar tensor (for backward), "
                         f"got {type(loss).__name__}")
