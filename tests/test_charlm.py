@@ -9,7 +9,7 @@ import torch
 
 from utils import charlm
 from utils.charlm import (CharLSTM, bigram_nats, bits_and_perplexity, bits_per_char, evaluate,
-                          generate, load_checkpoint, next_char_probs, perplexity, sample_next,
+                          generate, last_k_losses, load_checkpoint, next_char_probs, perplexity, sample_next,
                           saliency, save_checkpoint, unigram_nats, uniform_nats)
 from utils.corpus import CharVocab, load_corpus
 
@@ -208,6 +208,21 @@ def test_saliency_shape_and_no_recurrence_means_only_the_last_input_counts():
     assert s[-1] > 0 and np.all(s[:-1] == 0)
     with pytest.raises(ValueError, match=r"position must be in \[0, 7\), got 7"):
         saliency(model, ids, position=7)
+
+
+def test_last_k_losses_read_only_the_last_k_characters():
+    model = small_model(layers=2)
+    ids = np.random.default_rng(2).integers(0, 5, size=60)
+    targets = np.array([3, 10, 30, 59])
+    for k in (1, 3):
+        got = last_k_losses(model, ids, k, targets, batch=3)
+        want = [one_pass_losses(model, ids[t - k : t + 1])[-1] for t in targets]
+        np.testing.assert_allclose(got, want, rtol=1e-6)
+    # A window as long as the text before the target is the whole context.
+    np.testing.assert_allclose(last_k_losses(model, ids, 30, np.array([30])),
+                               one_pass_losses(model, ids[:31])[-1:], rtol=1e-6)
+    with pytest.raises(ValueError, match=r"targets must be a 1-D int array with values in \[k=4, 60\)"):
+        last_k_losses(model, ids, 4, targets)
 
 
 def test_checkpoint_round_trip(tmp_path):

@@ -327,6 +327,31 @@ def saliency(model: CharLSTM, ids: np.ndarray, position: int | None = None) -> n
     return emb.grad[0].norm(dim=-1).numpy()                   # (position + 1,)
 
 
+@torch.no_grad()
+def last_k_losses(model: CharLSTM, ids: np.ndarray, k: int, targets: np.ndarray,
+                  batch: int = 512) -> np.ndarray:
+    """-ln p(ids[t] | ids[t-k .. t-1]) for each t in targets: the model reads only the last k
+    characters, from a zero state. ids: (L,) ints; targets: (P,) ints in [k, L). Returns (P,)."""
+    targets = np.asarray(targets)
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
+        raise ValueError(f"k must be an int >= 1, got {k!r}")
+    if targets.ndim != 1 or targets.dtype.kind not in "iu" or (len(targets) and (
+            targets.min() < k or targets.max() >= len(ids))):
+        raise ValueError(f"targets must be a 1-D int array with values in [k={k}, {len(ids)}), got "
+                         f"{targets.dtype} values in [{targets.min()}, {targets.max()}]")
+    was_training = model.training
+    model.eval()
+    windows = targets[:, None] - k + np.arange(k)[None, :]                    # (P, k)
+    out = []
+    for start in range(0, len(targets), batch):
+        x = torch.from_numpy(ids[windows[start : start + batch]].astype(np.int64))
+        logits, _ = model(x)                                                  # (B, k, V)
+        y = torch.from_numpy(ids[targets[start : start + batch]].astype(np.int64))
+        out.append(F.cross_entropy(logits[:, -1].double(), y, reduction="none").numpy())
+    model.train(was_training)
+    return np.concatenate(out)
+
+
 # ----------------------------------------------------------------------------- checkpoint
 
 
