@@ -9,7 +9,7 @@ import torch
 
 from utils import charlm
 from utils.charlm import (CharLSTM, bigram_nats, bits_and_perplexity, bits_per_char, evaluate,
-                          generate, load_checkpoint, next_char_probs, perplexity, sample_next,
+                          generate, last_k_losses, load_checkpoint, next_char_probs, perplexity, sample_next,
                           saliency, save_checkpoint, unigram_nats, uniform_nats)
 from utils.corpus import CharVocab, load_corpus
 
@@ -149,18 +149,50 @@ def test_forward_shapes_and_carried_state_equals_one_pass():
         CharLSTM(5, H=0)
 
 
-def test_evaluate_matches_a_direct_cross_entropy():
-    model = small_model()
-    ids = np.random.default_rng(0).integers(0, 5, size=101)
-    # 4 rows of 25 characters, read in chunks of 7 with the state carried: the same as
-    # reading each row in one pass.
-    got = evaluate(model, ids, rows=4, T=7)
-    x = torch.from_numpy(ids[:100].reshape(4, 25))
-    y = torch.from_numpy(ids[1:101].reshape(4, 25))
+def one_pass_losses(model, ids):
+    """(L - 1,) -ln p(ids[t] | ids[:t]) from one pass over the whole text."""
     with torch.no_grad():
-        want = torch.nn.functional.cross_entropy(model(x)[0].reshape(-1, 5), y.reshape(-1)).item()
-    assert got == pytest.approx(want, rel=1e-6)
+        logits = model(torch.from_numpy(ids[None, :-1]))[0][0]
+        return torch.nn.functional.cross_entropy(logits, torch.from_numpy(ids[1:]), reduction="none").numpy()
+
+
+def test_evaluate_scores_every_character_after_the_first_once():
+    model = small_model(layers=2)
+    ids = np.random.default_rng(0).integers(0, 5, size=101)
+    exact = one_pass_losses(model, ids)
+    # A warm-up as long as the text: one row from the start, every prediction sees all before it.
+    assert evaluate(model, ids, rows=4, T=7, warmup=200) == pytest.approx(exact.mean(), rel=1e-6)
+    # A short warm-up changes the context of the later rows, and so the loss, a little ...
+    short = evaluate(model, ids, rows=4, T=7, warmup=3)
+    assert short != pytest.approx(exact.mean(), rel=1e-6) and short == pytest.approx(exact.mean(), rel=0.05)
+    # ... but not for a model that reads no context: then each of the 100 predictions counts once.
+    with torch.no_grad():
+        for layer in range(2):
+            getattr(model.lstm, f"weight_hh_l{layer}").zero_()
+            getattr(model.lstm, f"bias_ih_l{layer}")[6:12] = -1e4     # forget gate shut: c forgets
+    assert evaluate(model, ids, rows=4, T=7, warmup=3) == pytest.approx(one_pass_losses(model, ids).mean(),
+                                                                        rel=1e-6)
     assert model.training is False
+
+
+def test_evaluate_numpy_equals_evaluate_for_the_same_weights():
+    from utils.models import SequenceModel
+    np_model = SequenceModel("lstm", 5, 6, 5, rng=np.random.default_rng(3), dtype=np.float64)
+    # The same network as a CharLSTM: an identity embedding turns ids into one-hot vectors.
+    model = CharLSTM(5, E=5, H=6).double().eval()
+    p = np_model.params
+    with torch.no_grad():
+        model.embed.weight.copy_(torch.eye(5))
+        model.lstm.weight_ih_l0.copy_(torch.from_numpy(p["Wx"].T))
+        model.lstm.weight_hh_l0.copy_(torch.from_numpy(p["Wh"].T))
+        model.lstm.bias_ih_l0.copy_(torch.from_numpy(p["b"]))
+        model.lstm.bias_hh_l0.zero_()
+        model.head.weight.copy_(torch.from_numpy(p["Wy"].T))
+        model.head.bias.copy_(torch.from_numpy(p["by"]))
+    ids = np.random.default_rng(1).integers(0, 5, size=157)
+    for rows, T, warmup in [(4, 7, 3), (1, 50, 0), (5, 9, 20)]:
+        assert charlm.evaluate_numpy(np_model, ids, rows, T, warmup) == pytest.approx(
+            evaluate(model, ids, rows, T, warmup), rel=1e-9)
 
 
 def test_saliency_shape_and_no_recurrence_means_only_the_last_input_counts():
@@ -176,6 +208,21 @@ def test_saliency_shape_and_no_recurrence_means_only_the_last_input_counts():
     assert s[-1] > 0 and np.all(s[:-1] == 0)
     with pytest.raises(ValueError, match=r"position must be in \[0, 7\), got 7"):
         saliency(model, ids, position=7)
+
+
+def test_last_k_losses_read_only_the_last_k_characters():
+    model = small_model(layers=2)
+    ids = np.random.default_rng(2).integers(0, 5, size=60)
+    targets = np.array([3, 10, 30, 59])
+    for k in (1, 3):
+        got = last_k_losses(model, ids, k, targets, batch=3)
+        want = [one_pass_losses(model, ids[t - k : t + 1])[-1] for t in targets]
+        np.testing.assert_allclose(got, want, rtol=1e-6)
+    # A window as long as the text before the target is the whole context.
+    np.testing.assert_allclose(last_k_losses(model, ids, 30, np.array([30])),
+                               one_pass_losses(model, ids[:31])[-1:], rtol=1e-6)
+    with pytest.raises(ValueError, match=r"targets must be a 1-D int array with values in \[k=4, 60\)"):
+        last_k_losses(model, ids, 4, targets)
 
 
 def test_checkpoint_round_trip(tmp_path):

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from utils.corpus import (CORPUS_PATH, CORPUS_SHA256, CharVocab, load_corpus, load_text,
-                          sample_batch, sequential_rows, sha256_of, split_ids)
+                          sample_batch, scoring_rows, sha256_of, split_ids)
 
 
 @pytest.fixture(scope="module")
@@ -118,11 +118,23 @@ def test_batch_bad_input_errors():
         sample_batch(np.zeros((3, 4)), 2, 3, rng)
 
 
-def test_sequential_rows_cover_the_text_once():
-    ids = np.arange(23)
-    x, y = sequential_rows(ids, 4)                # L = (23 - 1) // 4 = 5
-    assert x.shape == y.shape == (4, 5)
-    np.testing.assert_array_equal(x.ravel(), np.arange(20))
-    np.testing.assert_array_equal(y, x + 1)
-    with pytest.raises(ValueError, match="N=30 rows need ids of length >= N \\+ 1 = 31"):
-        sequential_rows(ids, 30)
+@pytest.mark.parametrize("L, rows, warmup", [(101, 4, 7), (50, 3, 0), (10, 4, 20), (1000, 32, 16), (2, 1, 5)])
+def test_scoring_rows_score_every_character_once_after_a_warm_up(L, rows, warmup):
+    ids = np.arange(L)                            # each id is its position: the layout is visible
+    x, y, mask = scoring_rows(ids, rows, warmup)
+    assert x.shape == y.shape == mask.shape and len(x) <= rows + 1
+    np.testing.assert_array_equal(y[mask], np.arange(1, L))          # each prediction once, in order
+    np.testing.assert_array_equal((y == x + 1)[mask], True)          # y is the next character
+    for r in range(len(x)):                       # reading a row: contiguous text from its start
+        n = int(np.flatnonzero(mask[r])[-1]) + 1
+        np.testing.assert_array_equal(np.diff(x[r, :n]), 1)
+        first = int(np.argmax(mask[r]))
+        # every prediction sees at least `warmup` characters, or the whole text before it
+        assert first >= min(warmup, L - 1) or x[r, 0] == 0
+
+
+def test_scoring_rows_bad_input():
+    with pytest.raises(ValueError, match="rows must be an int >= 1, got 0"):
+        scoring_rows(np.arange(5), 0, 2)
+    with pytest.raises(ValueError, match="ids must hold at least 2 characters, got 1"):
+        scoring_rows(np.arange(1), 1, 2)

@@ -24,7 +24,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from utils.corpus import REPO_ROOT, CharVocab
+from utils.corpus import REPO_ROOT, CharVocab, scoring_rows
 
 CHECKPOINT_PATH = REPO_ROOT / "data" / "charlm.pt"
 CHECKPOINT_INFO_PATH = REPO_ROOT / "data" / "charlm.json"
@@ -162,29 +162,57 @@ class CharLSTM(nn.Module):
         return logits, state
 
 
+# How every model of lab 05 is scored (`evaluate`, `evaluate_numpy`, and the n-gram baselines
+# of utils/ngram.py score the same predictions): each validation character after the first,
+# predicted from the text before it. A recurrent model reads ROWS stretches side by side with
+# its state carried, each from WARMUP characters before its first scored prediction, so every
+# prediction sees at least WARMUP characters of context (see utils.corpus.scoring_rows).
+ROWS, WARMUP = 32, 256
+
+
 @torch.no_grad()
-def evaluate(model: CharLSTM, ids: np.ndarray, rows: int = 32, T: int = 256) -> float:
-    """Mean next-character cross-entropy (nats/char) over all of `ids`.
+def evaluate(model: CharLSTM, ids: np.ndarray, rows: int = ROWS, T: int = 256,
+             warmup: int = WARMUP) -> float:
+    """Mean next-character cross-entropy (nats/char) over ids[1:], each from the text before it.
 
-    The text is cut into `rows` contiguous rows read in chunks of T with the hidden state carried
-    from chunk to chunk, so each prediction sees all the earlier text of its row (as in
-    generation), and every character after the first of a row is scored once.
+    ids: (L,) ints. The layout of `scoring_rows` is read in chunks of T steps with the state
+    carried from chunk to chunk; exactly the L - 1 predictions t = 1 .. L-1 are averaged.
     """
-    from utils.corpus import sequential_rows
-
     was_training = model.training
     model.eval()
-    x, y = sequential_rows(ids, rows)                         # (rows, L) each
-    x, y = torch.from_numpy(x), torch.from_numpy(y)
-    total, count, state = 0.0, 0, None
+    x, y, mask = (torch.from_numpy(a) for a in scoring_rows(ids, rows, warmup))   # (R, C) each
+    total, state = 0.0, None
     for start in range(0, x.shape[1], T):
-        logits, state = model(x[:, start : start + T], state)
-        target = y[:, start : start + T]
-        total += F.cross_entropy(logits.reshape(-1, logits.shape[-1]), target.reshape(-1),
-                                 reduction="sum").item()
-        count += target.numel()
+        logits, state = model(x[:, start : start + T], state)                      # (R, T, V)
+        nll = F.cross_entropy(logits.transpose(1, 2), y[:, start : start + T], reduction="none")
+        total += nll[mask[:, start : start + T]].double().sum().item()
     model.train(was_training)
-    return total / count
+    return total / (len(ids) - 1)
+
+
+def evaluate_numpy(model, ids: np.ndarray, rows: int = ROWS, T: int = 256, warmup: int = WARMUP) -> float:
+    """`evaluate` for a NumPy `utils.models.SequenceModel` ("lstm", token inputs): the same
+    predictions, layout and carried state, with utils.layers.lstm_forward."""
+    from utils import layers
+    from utils.data import one_hot
+
+    if model.cell != "lstm" or model.loss_name != "cross_entropy":
+        raise ValueError(f"evaluate_numpy needs an LSTM language model, got cell={model.cell!r}, "
+                         f"loss={model.loss_name!r}")
+    p = model.params
+    x, y, mask = scoring_rows(ids, rows, warmup)                                   # (R, C) each
+    h = c = None
+    total = 0.0
+    for start in range(0, x.shape[1], T):
+        xs = one_hot(x[:, start : start + T], model.D, dtype=model.dtype)           # (R, T, V)
+        hs, cache = layers.lstm_forward(xs, h, c, p["Wx"], p["Wh"], p["b"])          # (R, T, H)
+        h, c = hs[:, -1], cache["c"][:, -1]
+        logits = (hs @ p["Wy"] + p["by"]).astype(np.float64)                         # (R, T, V)
+        logits -= logits.max(axis=-1, keepdims=True)
+        logp = logits - np.log(np.exp(logits).sum(axis=-1, keepdims=True))
+        picked = np.take_along_axis(logp, y[:, start : start + T, None], axis=-1)[..., 0]
+        total -= picked[mask[:, start : start + T]].sum()
+    return float(total / (len(ids) - 1))
 
 
 # ----------------------------------------------------------------------------- sampling
@@ -297,6 +325,31 @@ def saliency(model: CharLSTM, ids: np.ndarray, position: int | None = None) -> n
         logp[target].backward()
     model.train(was_training)
     return emb.grad[0].norm(dim=-1).numpy()                   # (position + 1,)
+
+
+@torch.no_grad()
+def last_k_losses(model: CharLSTM, ids: np.ndarray, k: int, targets: np.ndarray,
+                  batch: int = 512) -> np.ndarray:
+    """-ln p(ids[t] | ids[t-k .. t-1]) for each t in targets: the model reads only the last k
+    characters, from a zero state. ids: (L,) ints; targets: (P,) ints in [k, L). Returns (P,)."""
+    targets = np.asarray(targets)
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
+        raise ValueError(f"k must be an int >= 1, got {k!r}")
+    if targets.ndim != 1 or targets.dtype.kind not in "iu" or (len(targets) and (
+            targets.min() < k or targets.max() >= len(ids))):
+        raise ValueError(f"targets must be a 1-D int array with values in [k={k}, {len(ids)}), got "
+                         f"{targets.dtype} values in [{targets.min()}, {targets.max()}]")
+    was_training = model.training
+    model.eval()
+    windows = targets[:, None] - k + np.arange(k)[None, :]                    # (P, k)
+    out = []
+    for start in range(0, len(targets), batch):
+        x = torch.from_numpy(ids[windows[start : start + batch]].astype(np.int64))
+        logits, _ = model(x)                                                  # (B, k, V)
+        y = torch.from_numpy(ids[targets[start : start + batch]].astype(np.int64))
+        out.append(F.cross_entropy(logits[:, -1].double(), y, reduction="none").numpy())
+    model.train(was_training)
+    return np.concatenate(out)
 
 
 # ----------------------------------------------------------------------------- checkpoint

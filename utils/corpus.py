@@ -181,18 +181,37 @@ def sample_batch(ids: np.ndarray, N: int, T: int, rng: np.random.Generator
     return chunk[:, :-1], chunk[:, 1:]
 
 
-def sequential_rows(ids: np.ndarray, N: int) -> tuple[np.ndarray, np.ndarray]:
-    """Cut `ids` into N contiguous rows for evaluation with a carried hidden state.
+def scoring_rows(ids: np.ndarray, rows: int, warmup: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Lay out a text so that a recurrent model scores every character after the first once.
 
-    Returns x (N, L) and y (N, L) int64 with L = (len(ids) - 1) // N and y = x shifted by one
-    character: row n reads characters n L .. (n + 1) L - 1 and predicts n L + 1 .. (n + 1) L,
-    so each of the first N L + 1 characters is read or predicted exactly once.
+    The predictions t = 1 .. L-1 (of ids[t] from the text before it) are cut into `rows`
+    contiguous stretches read side by side with a carried state. Each stretch is read from
+    `warmup` characters before its first prediction (those steps are not scored), so every
+    prediction sees at least `warmup` characters of text, or all of it near the start: the
+    first `warmup` predictions form one more row that starts at the beginning of the text.
+
+    Returns x (R, C), y (R, C) int64 and mask (R, C) bool with y[r, j] the character after
+    x[r, j] and mask True where y is scored; y[mask] (read row by row) is ids[1:].
     """
     ids = _check_ids("ids", ids)
-    N = _check_int("N", N, 1)
-    L = (len(ids) - 1) // N
-    if L < 1:
-        raise ValueError(f"N={N} rows need ids of length >= N + 1 = {N + 1}, got {len(ids)}")
-    x = ids[: N * L].reshape(N, L).astype(np.int64, copy=False)
-    y = ids[1 : N * L + 1].reshape(N, L).astype(np.int64, copy=False)
-    return x, y
+    rows = _check_int("rows", rows, 1)
+    warmup = _check_int("warmup", warmup, 0)
+    L = len(ids)
+    if L < 2:
+        raise ValueError(f"ids must hold at least 2 characters, got {L}")
+    warmup = min(warmup, L - 1)
+    head = [(1, warmup + 1)] if warmup else []           # targets [1, warmup], read from the start
+    rest = L - 1 - warmup
+    width = -(-rest // rows) if rest else 0             # ceil: predictions per row
+    stretches = head + [(s, min(s + width, L)) for s in range(warmup + 1, L, width or 1)]
+    C = max(warmup + width, warmup)
+    x = np.zeros((len(stretches), C), dtype=np.int64)
+    y = np.zeros((len(stretches), C), dtype=np.int64)
+    mask = np.zeros((len(stretches), C), dtype=bool)
+    for r, (s, e) in enumerate(stretches):
+        first = max(s - 1 - warmup, 0)                  # the head row starts at the text's start
+        n = e - 1 - first                               # inputs ids[first : e - 1]
+        x[r, :n] = ids[first : e - 1]
+        y[r, :n] = ids[first + 1 : e]
+        mask[r, s - 1 - first : n] = True
+    return x, y, mask
