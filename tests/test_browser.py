@@ -247,8 +247,9 @@ def test_lab_command_is_the_one_lab_sh_uses():
     assert "--ServerApp.root_dir=labs" in argv and "--IdentityProvider.token=" in argv
     assert argv[-1] == "--ServerApp.port=1234"  # extra arguments come last, so they win
     assert ("--allow-root" in argv) == (os.geteuid() == 0)
-    env = launcher.lab_env({"PYTHONPATH": "/elsewhere"})
-    assert env["PYTHONPATH"].split(os.pathsep) == [str(REPO_ROOT), "/elsewhere"]
+    # Nothing is added for `utils`: kernels import the course package installed in .venv.
+    assert "PYTHONPATH" not in launcher.lab_env({"PATH": "/bin"})
+    assert launcher.lab_env({"PYTHONPATH": "/elsewhere"})["PYTHONPATH"] == "/elsewhere"
 
 
 @pytest.mark.parametrize("kwargs, error, message", [

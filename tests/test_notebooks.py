@@ -273,10 +273,11 @@ def test_nbval_on_the_toy_solution_with_the_sanitizer(threads):
     import subprocess
 
     env = dict(os.environ, OMP_NUM_THREADS=threads, OPENBLAS_NUM_THREADS=threads, MKL_NUM_THREADS=threads,
-               PYTHONHASHSEED="0", PYTHONPATH=str(REPO))
+               PYTHONHASHSEED="0")
     env.pop("MPLBACKEND", None)
+    env.pop("PYTHONPATH", None)  # the kernel imports the installed course package
+    # --nbval-current-env and the sanitizer come from pyproject.toml's addopts.
     r = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--nbval",
-                        "--nbval-current-env", "--nbval-sanitize-with", "tools/nbval_sanitize.cfg",
                         str(FIXTURES / "solutions")], cwd=REPO, env=env, capture_output=True, text=True)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-2000:]
 
