@@ -17,7 +17,8 @@ broken one whose every fault must be caught, so the checks are shown to be able 
 Needs Debian's chromium (scripts/install-browser.sh) and playwright (requirements.txt); the
 test fails, never skips, when either is missing. Environment knobs: CHROMIUM_PATH,
 BROWSER_TEST_CONCURRENCY (notebooks at once, default 2), BROWSER_TEST_RUN_TIMEOUT (seconds
-per notebook, default 600).
+per notebook, default 600), BROWSER_TEST_KERNEL_TIMEOUT (seconds to open a notebook and start
+its kernel, default 120; a heavily loaded machine may need more).
 """
 
 from __future__ import annotations
@@ -61,6 +62,7 @@ def _env_number(name: str, default: str, kind: type):
 CHROMIUM = os.environ.get("CHROMIUM_PATH", harness.DEFAULT_CHROMIUM)
 CONCURRENCY = _env_number("BROWSER_TEST_CONCURRENCY", "2", int)
 RUN_TIMEOUT = _env_number("BROWSER_TEST_RUN_TIMEOUT", "600", float)
+KERNEL_TIMEOUT = _env_number("BROWSER_TEST_KERNEL_TIMEOUT", "120", float)
 
 
 def require_browser(chromium: str) -> None:
@@ -182,7 +184,8 @@ def reports(request, tmp_path_factory) -> dict[str, harness.LabReport]:
     with harness.LabServer(served, work, launcher.lab_command, env, SCREENSHOTS / "jupyter-server.log") as server:
         server_seconds = time.monotonic() - started
         results = asyncio.run(harness.check_notebooks(server.url, items, chromium=CHROMIUM,
-                                                      concurrency=CONCURRENCY, run_timeout=RUN_TIMEOUT))
+                                                      concurrency=CONCURRENCY, run_timeout=RUN_TIMEOUT,
+                                                      kernel_timeout=KERNEL_TIMEOUT))
     elapsed = time.monotonic() - started
 
     students = sum(_is_student(nb) for nb in labs)
