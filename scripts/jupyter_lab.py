@@ -1,6 +1,6 @@
 """How the course starts JupyterLab: one command line for `scripts/lab.sh` and the browser test.
 
-Run as a script (what `bash scripts/lab.sh` does) it replaces itself with JupyterLab serving
+Run as a script (what `python course.py lab` does) it replaces itself with JupyterLab serving
 the student labs in `notebooks/`; extra arguments are passed on to `jupyter lab`, and since
 later options win, they can override the defaults (`--port=9000`, `--ip=0.0.0.0`).
 
@@ -11,6 +11,7 @@ command line and environment for another root folder, port and token.
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
 from pathlib import Path
 from typing import Iterable, Mapping
@@ -71,11 +72,10 @@ def lab_command(
 def lab_env(base: Mapping[str, str] | None = None) -> dict[str, str]:
     """The environment JupyterLab (and so every kernel it starts) runs with.
 
-    The repository root goes first on PYTHONPATH so a lab can `import utils` from any folder.
+    Nothing is added for `utils`: the setup installs it into .venv, so the kernels import it
+    from any folder, as in any other front end that uses .venv.
     """
     env = dict(os.environ if base is None else base)
-    parts = [str(REPO_ROOT)] + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
-    env["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(parts))
     # Use the standard per-user folders now, and silence Jupyter's warning about the move.
     env.setdefault("JUPYTER_PLATFORM_DIRS", "1")
     return env
@@ -87,6 +87,11 @@ def main(argv: list[str]) -> None:
     cmd = lab_command(STUDENT_LABS, extra=argv)
     print(f"[lab] starting JupyterLab on {STUDENT_LABS.relative_to(REPO_ROOT)}/; "
           "open the http://127.0.0.1:...?token=... URL printed below. Stop with Ctrl+C.", flush=True)
+    if os.name == "nt":  # no exec on Windows: wait for JupyterLab and pass its exit code on
+        try:
+            sys.exit(subprocess.call(cmd, env=lab_env()))
+        except KeyboardInterrupt:
+            sys.exit(130)
     os.execvpe(cmd[0], cmd, lab_env())
 
 

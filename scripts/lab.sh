@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Set everything up, then start JupyterLab on the student labs in notebooks/.
+# Set everything up, then start JupyterLab on the student labs in notebooks/. Same as
+# `python course.py lab` (see course.py), which works on Windows too.
 #
 #   bash scripts/lab.sh                 # http://127.0.0.1:8888/lab?token=... (printed below)
 #   bash scripts/lab.sh --port=9000     # extra arguments go to `jupyter lab`
@@ -7,8 +8,5 @@
 #
 # No browser is opened (works on a headless machine); open the printed URL yourself.
 set -euo pipefail
-ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-bash "$ROOT/scripts/setup.sh"
-# The command line lives in scripts/jupyter_lab.py so that the browser test starts
-# JupyterLab exactly the same way.
-exec "$ROOT/.venv/bin/python" "$ROOT/scripts/jupyter_lab.py" "$@"
+source "$(dirname "${BASH_SOURCE[0]}")/_python.sh"
+course lab "$@"

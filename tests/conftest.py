@@ -1,6 +1,6 @@
 """Shared pytest setup for the course's tests.
 
-`bash scripts/test.sh` already pins the environment below; setting the same defaults here
+`python course.py test` (and so `bash scripts/test.sh`) already pins the environment below; setting the same defaults here
 makes a direct `python -m pytest tests/...` behave the same, including in the kernels and
 subprocesses that tests start (they inherit os.environ).
 """
@@ -8,6 +8,7 @@ subprocesses that tests start (they inherit os.environ).
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -19,10 +20,19 @@ for _name, _value in {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_
                       "PYTHONHASHSEED": "0", "JUPYTER_PLATFORM_DIRS": "1"}.items():
     os.environ.setdefault(_name, _value)
 
-# Kernels started by notebook tests import `utils` from the repository, as under scripts/lab.sh.
-_paths = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
-if str(REPO_ROOT) not in _paths:
-    os.environ["PYTHONPATH"] = os.pathsep.join([str(REPO_ROOT), *_paths])
+# Kernels started by notebook tests import `utils` as a student's do: the course package is
+# installed in .venv by the setup (python course.py setup), so no PYTHONPATH is set here.
+
+
+@pytest.fixture(scope="session")
+def odd_copy(tmp_path_factory) -> Path:
+    """A copy of the labs (solutions/, notebooks/), utils/ and data/ at a path with a space and
+    non-ASCII letters (.../cours é/dépôt rnn), for running labs the way a student might."""
+    root = tmp_path_factory.mktemp("anywhere") / "cours é" / "dépôt rnn"
+    for folder in ("solutions", "notebooks", "utils", "data"):
+        shutil.copytree(REPO_ROOT / folder, root / folder,
+                        ignore=shutil.ignore_patterns("__pycache__", ".ipynb_checkpoints"))
+    return root
 
 
 @pytest.fixture(scope="session")

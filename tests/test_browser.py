@@ -1,12 +1,15 @@
-"""End-to-end: each solution notebook run in JupyterLab in headless Chromium, as a student would.
+"""End-to-end: each solution and student lab run in JupyterLab in headless Chromium, as a student would.
 
-JupyterLab is started the way `bash scripts/lab.sh` starts it (scripts/jupyter_lab.py), on
-127.0.0.1 with no token, serving a temporary copy of solutions/. For every notebook the
-browser clears the outputs, runs all cells from the Run menu, and checks that no error or
-traceback is shown, every cell ran, every figure is a loaded image, every widget rendered, and
-moving a slider or typing in a text box changes the widget's output (see
-tests/browser/harness.py). A screenshot of each lab goes to artifacts/screenshots/NN_name.png
-(CI keeps the folder), with summary.txt and the server's log beside it.
+JupyterLab is started the way `python course.py lab` starts it (scripts/jupyter_lab.py), on
+127.0.0.1 with no token and no PYTHONPATH, serving a temporary copy of solutions/ and
+notebooks/. For every notebook the browser clears the outputs, runs all cells from the Run
+menu, and checks that no error or traceback is shown, every cell ran, every figure is a loaded
+image, every widget rendered, moving a slider or typing in a text box changes the widget's
+output, and every check cell shows its verdict: "✓" for each exercise in a solution lab; in a
+student lab, untouched, "○ ... not attempted yet" and the fall-back to the reference (see
+tests/browser/harness.py). A screenshot of each goes to artifacts/screenshots/NN_name.png
+(solution) and NN_name-student.png (student lab), which CI keeps, with summary.txt and the
+server's log beside them.
 
 Two demo notebooks (tests/browser/demo.py) run alongside: a good one that must pass and a
 broken one whose every fault must be caught, so the checks are shown to be able to fail.
@@ -14,7 +17,8 @@ broken one whose every fault must be caught, so the checks are shown to be able 
 Needs Debian's chromium (scripts/install-browser.sh) and playwright (requirements.txt); the
 test fails, never skips, when either is missing. Environment knobs: CHROMIUM_PATH,
 BROWSER_TEST_CONCURRENCY (notebooks at once, default 2), BROWSER_TEST_RUN_TIMEOUT (seconds
-per notebook, default 600).
+per notebook, default 600), BROWSER_TEST_KERNEL_TIMEOUT (seconds to open a notebook and start
+its kernel, default 120; a heavily loaded machine may need more).
 """
 
 from __future__ import annotations
@@ -38,6 +42,7 @@ if str(TESTS_DIR) not in sys.path:
 from browser import demo, harness  # noqa: E402  (needs tests/ on sys.path)
 
 SOLUTIONS = sorted((REPO_ROOT / "solutions").glob("*.ipynb"))
+STUDENTS = sorted((REPO_ROOT / "notebooks").glob("*.ipynb"))
 SCREENSHOTS = REPO_ROOT / "artifacts" / "screenshots"
 TIMINGS = SCREENSHOTS / "timings.json"  # seconds per lab in the last run, to schedule the next
 
@@ -57,6 +62,7 @@ def _env_number(name: str, default: str, kind: type):
 CHROMIUM = os.environ.get("CHROMIUM_PATH", harness.DEFAULT_CHROMIUM)
 CONCURRENCY = _env_number("BROWSER_TEST_CONCURRENCY", "2", int)
 RUN_TIMEOUT = _env_number("BROWSER_TEST_RUN_TIMEOUT", "600", float)
+KERNEL_TIMEOUT = _env_number("BROWSER_TEST_KERNEL_TIMEOUT", "120", float)
 
 
 def require_browser(chromium: str) -> None:
@@ -95,14 +101,51 @@ def _longest_first(labs: list[Path]) -> list[Path]:
     return sorted(by_course_order, key=lambda nb: -previous.get(nb.stem, float("inf")))
 
 
+def _is_student(notebook: Path) -> bool:
+    return notebook.parent.name == "notebooks"
+
+
+def _key(notebook: Path) -> str:
+    """The report name of a lab: NN_name for a solution, student/NN_name for a student lab."""
+    return f"student/{notebook.stem}" if _is_student(notebook) else notebook.stem
+
+
+def _screenshot(notebook: Path) -> Path:
+    return SCREENSHOTS / (f"{notebook.stem}-student.png" if _is_student(notebook) else f"{notebook.stem}.png")
+
+
+CHECK_CALL = re.compile(r"\bcheck\(\s*[\"'](\w+)[\"']")
+
+
+def expected_verdicts(notebook: Path) -> dict[int, list[str]]:
+    """{cell index: texts its output must show} for every check cell of `notebook`: a pass for
+    each exercise in a solution lab; "not attempted yet" and the reference in a student lab."""
+    import nbformat
+
+    from utils.checks import PASS_MARK, TODO_MARK
+
+    nb = nbformat.read(notebook, as_version=4)
+    expected = {}
+    for index, cell in enumerate(nb.cells):
+        names = CHECK_CALL.findall(cell.source) if cell.cell_type == "code" else []
+        if not names:
+            continue
+        if _is_student(notebook):
+            expected[index] = [f"{TODO_MARK} {name} (exercise" for name in names] + \
+                              ["not attempted yet"] + [f"using the reference {name}" for name in names]
+        else:
+            expected[index] = [f"{PASS_MARK} {name} (exercise" for name in names]
+    return expected
+
+
 def _selected(session) -> tuple[list[Path], bool]:
-    """The solution notebooks and whether the demos are needed by the tests that will run
+    """The lab notebooks and whether the demos are needed by the tests that will run
     (after -k / -m selection), so `pytest -k 03_lstm` opens only that lab."""
     labs, demos = [], False
     for item in session.items:
         if getattr(item, "module", None) is not sys.modules[__name__]:
             continue
-        if item.originalname == "test_solution_notebook_in_browser":
+        if item.originalname in ("test_solution_notebook_in_browser", "test_student_notebook_in_browser"):
             notebook = item.callspec.params["notebook"]
             if notebook is not None:
                 labs.append(notebook)
@@ -113,22 +156,23 @@ def _selected(session) -> tuple[list[Path], bool]:
 
 @pytest.fixture(scope="module")
 def reports(request, tmp_path_factory) -> dict[str, harness.LabReport]:
-    """Run the selected solution notebooks and the demo notebooks in the browser, once."""
+    """Run the selected lab notebooks and the demo notebooks in the browser, once."""
     require_browser(CHROMIUM)
     launcher = _lab_launcher()
     labs, with_demos = _selected(request.session)
     work = tmp_path_factory.mktemp("browser")
-    served = harness.prepare_root(work, REPO_ROOT, labs)
+    served = harness.prepare_root(work / "root", REPO_ROOT, labs)
     demos = demo.write_demos(served / "_browser_selftest") if with_demos else {}
 
-    items = [(nb.stem, nb.name, SCREENSHOTS / f"{nb.stem}.png") for nb in _longest_first(labs)]
+    items = [(_key(nb), f"{nb.parent.name}/{nb.name}", _screenshot(nb), {"expect_text": expected_verdicts(nb)})
+             for nb in _longest_first(labs)]
     # Short demos last: they fill the gaps while the long labs finish.
     # The broken demo's dead slider needs no long wait to show that nothing changes.
     items += [(f"selftest/{stem}", f"_browser_selftest/{path.name}", SCREENSHOTS / "selftest" / f"{stem}.png",
                {"interaction_timeout": 10.0}) for stem, path in demos.items()]
     # A stale picture (of a notebook about to be checked, or of a lab that no longer exists)
     # would mislead whoever reads the artifact.
-    current_labs = {f"{nb.stem}.png" for nb in SOLUTIONS}
+    current_labs = {_screenshot(nb).name for nb in SOLUTIONS + STUDENTS}
     for old in SCREENSHOTS.glob("*.png"):
         if old.name not in current_labs:
             old.unlink()
@@ -140,15 +184,18 @@ def reports(request, tmp_path_factory) -> dict[str, harness.LabReport]:
     with harness.LabServer(served, work, launcher.lab_command, env, SCREENSHOTS / "jupyter-server.log") as server:
         server_seconds = time.monotonic() - started
         results = asyncio.run(harness.check_notebooks(server.url, items, chromium=CHROMIUM,
-                                                      concurrency=CONCURRENCY, run_timeout=RUN_TIMEOUT))
+                                                      concurrency=CONCURRENCY, run_timeout=RUN_TIMEOUT,
+                                                      kernel_timeout=KERNEL_TIMEOUT))
     elapsed = time.monotonic() - started
 
-    lines = [f"browser test: {len(items)} notebooks ({len(labs)} labs + {len(demos)} self-test demos), "
+    students = sum(_is_student(nb) for nb in labs)
+    lines = [f"browser test: {len(items)} notebooks ({len(labs) - students} solution labs, {students} student "
+             f"labs, {len(demos)} self-test demos), "
              f"{CONCURRENCY} at a time, {elapsed:.0f} s in total (JupyterLab start {server_seconds:.0f} s)"]
     lines += [results[name].explain() for name, *_ in items]
     (SCREENSHOTS / "summary.txt").write_text("\n".join(lines) + "\n")
     TIMINGS.write_text(json.dumps({**_previous_timings(),
-                                   **{nb.stem: round(results[nb.stem].seconds, 1) for nb in labs}}, indent=1))
+                                   **{_key(nb): round(results[_key(nb)].seconds, 1) for nb in labs}}, indent=1))
     terminal = request.config.pluginmanager.get_plugin("terminalreporter")
     if terminal is not None:
         terminal.write_line("")
@@ -164,7 +211,19 @@ def test_solution_notebook_in_browser(notebook, request):
     if notebook is None:
         pytest.fail("there is no notebook in solutions/: the browser test has nothing to check "
                     "(it runs every solutions/*.ipynb).", pytrace=False)
-    report = request.getfixturevalue("reports")[notebook.stem]
+    report = request.getfixturevalue("reports")[_key(notebook)]
+    assert not report.problems, "what a student would see is broken:\n" + report.explain()
+    assert report.screenshot is not None and report.screenshot.stat().st_size > 10_000, report.explain()
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("notebook", STUDENTS or [None], ids=[nb.stem for nb in STUDENTS] or ["no-students"])
+def test_student_notebook_in_browser(notebook, request):
+    """The student lab as generated, nothing attempted: runs to the end, every check says
+    "not attempted" and falls back to the reference, figures and widgets work."""
+    if notebook is None:
+        pytest.fail("there is no notebook in notebooks/: run python tools/generate.py", pytrace=False)
+    report = request.getfixturevalue("reports")[_key(notebook)]
     assert not report.problems, "what a student would see is broken:\n" + report.explain()
     assert report.screenshot is not None and report.screenshot.stat().st_size > 10_000, report.explain()
 
@@ -239,6 +298,28 @@ def test_analyse_counts_figures_widgets_and_cells_that_did_not_run():
     assert len(report.problems) == 3, report.problems
 
 
+def test_check_cells_must_show_their_verdict():
+    student = next((nb for nb in STUDENTS), None)
+    if student is None:
+        pytest.fail("there is no notebook in notebooks/: run python tools/generate.py", pytrace=False)
+    expected = expected_verdicts(student)
+    index, texts = next(iter(expected.items()))
+    assert texts[0].startswith("○ ") and "not attempted yet" in texts
+    solution_texts = expected_verdicts(REPO_ROOT / "solutions" / student.name)[index]
+    assert solution_texts[0].startswith("✓ ")
+    name = texts[0].split()[1]
+    shown = {"○": f"○ {name} (exercise 1.1): not attempted yet (NotImplementedError): using the reference {name} "
+                  "from utils.data for the rest of the lab.",
+             "✓": f"✓ {name} (exercise 1.1): passed 5 cases."}
+    for mark, text in shown.items():
+        report = harness.LabReport("unit")
+        harness.check_shown_text({"cells": [_cell(index=index, outputText=text)]}, {index: texts}, report)
+        assert (report.problems == []) == (mark == "○"), report.problems
+    report = harness.LabReport("unit")
+    harness.check_shown_text({"cells": []}, {index: texts}, report)
+    assert report.problems and "found none" in report.problems[0]
+
+
 def test_lab_command_is_the_one_lab_sh_uses():
     launcher = _lab_launcher()
     argv = launcher.lab_command("labs", port=9999, token="", extra=["--ServerApp.port=1234"])
@@ -247,8 +328,9 @@ def test_lab_command_is_the_one_lab_sh_uses():
     assert "--ServerApp.root_dir=labs" in argv and "--IdentityProvider.token=" in argv
     assert argv[-1] == "--ServerApp.port=1234"  # extra arguments come last, so they win
     assert ("--allow-root" in argv) == (os.geteuid() == 0)
-    env = launcher.lab_env({"PYTHONPATH": "/elsewhere"})
-    assert env["PYTHONPATH"].split(os.pathsep) == [str(REPO_ROOT), "/elsewhere"]
+    # Nothing is added for `utils`: kernels import the course package installed in .venv.
+    assert "PYTHONPATH" not in launcher.lab_env({"PATH": "/bin"})
+    assert launcher.lab_env({"PYTHONPATH": "/elsewhere"})["PYTHONPATH"] == "/elsewhere"
 
 
 @pytest.mark.parametrize("kwargs, error, message", [

@@ -201,3 +201,45 @@ def test_toy_fixture_student_notebook_is_current():
     text = (FIXTURES / "notebooks" / "01_toy.ipynb").read_text()
     assert 'raise NotImplementedError(\\"exercise 1.2: toy_affine_backward\\")' in text
     assert "dout.sum(axis=0)" not in text and "HIDDEN" not in text
+
+
+def test_every_lab_gets_the_same_setup_cell_first(tmp_path):
+    """The generator writes the course setup cell as the first code cell of the solution (only
+    that cell) and so of the student notebook; --check reports it missing, moved or edited."""
+    from tools.first_cell import CELL_ID, SOURCE
+
+    executed = new_code_cell("x = 1", execution_count=4, outputs=[new_output("stream", name="stdout", text="1\n")])
+    sol, stu = write_pair(tmp_path, notebook(new_markdown_cell("# Lab"), executed, new_markdown_cell("end")))
+    r = run_generate(sol, stu, "--check")
+    assert r.returncode == 1 and "the first code cell is not the course setup cell" in r.stderr
+    assert run_generate(sol, stu).returncode == 0
+    solution = nbformat.read(sol / "02_rnn.ipynb", 4)
+    student = nbformat.read(stu / "02_rnn.ipynb", 4)
+    for nb in (solution, student):
+        assert [c.get("id") for c in nb.cells] == ["c0", CELL_ID, "c1", "c2"]
+        assert nb.cells[1].source == SOURCE and nb.cells[1].outputs == []
+    # the solution's other cells keep their outputs: nothing is re-executed
+    assert solution.cells[2].outputs[0]["text"] == "1\n" and solution.cells[2].execution_count == 4
+    before = (sol / "02_rnn.ipynb").read_bytes()
+    assert run_generate(sol, stu, "--check").returncode == 0
+    assert run_generate(sol, stu).returncode == 0 and (sol / "02_rnn.ipynb").read_bytes() == before
+
+    solution.cells[1].source += "\nprint('edited')"
+    nbformat.write(solution, sol / "02_rnn.ipynb")
+    r = run_generate(sol, stu, "--check")
+    assert r.returncode == 1 and "the course setup cell differs" in r.stderr
+    solution.cells[1], solution.cells[2] = solution.cells[2], solution.cells[1]
+    nbformat.write(solution, sol / "02_rnn.ipynb")
+    r = run_generate(sol, stu, "--check")
+    assert r.returncode == 1 and "(it is cell 2)" in r.stderr
+    assert run_generate(sol, stu).returncode == 0  # repaired: moved back, text restored
+    assert (sol / "02_rnn.ipynb").read_bytes() == before
+
+
+def test_the_setup_cell_is_valid_python_that_prints_nothing():
+    import ast
+
+    from tools.first_cell import SOURCE
+
+    ast.parse(SOURCE)
+    assert "print(" not in SOURCE

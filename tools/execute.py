@@ -5,8 +5,8 @@
 
 Each notebook runs in a fresh kernel with nbclient, with one BLAS/OpenMP thread
 (OMP_NUM_THREADS, OPENBLAS_NUM_THREADS, MKL_NUM_THREADS = 1; torch reads OMP_NUM_THREADS),
-PYTHONHASHSEED=0, the notebook's folder as working directory and the repository root on
-PYTHONPATH (so ``import utils`` works). Widget state and per-cell timing metadata are not
+PYTHONHASHSEED=0 and the notebook's folder as working directory; the kernel imports ``utils``
+as a student's does (the course package installed in .venv, or found by the lab's first cell). Widget state and per-cell timing metadata are not
 stored, so the stored outputs depend only on the code. A notebook that raises, or stores an
 error output, makes the command fail. At the end a table gives each notebook's execution
 time and the series total: wall-clock seconds, and the kernel's CPU seconds (a fairer figure
@@ -19,7 +19,10 @@ import argparse
 import hashlib
 import os
 import re
-import resource
+try:
+    import resource  # the kernel's CPU time; not on Windows
+except ImportError:
+    resource = None
 import sys
 import time
 from pathlib import Path
@@ -46,7 +49,7 @@ PINNED_ENV = {
 
 
 def kernel_env(threads: int = 1) -> dict:
-    """The environment for the kernel: this one, pinned threads and seeds, repo on PYTHONPATH."""
+    """The environment for the kernel: this one, with pinned threads and seeds."""
     if not isinstance(threads, int) or threads < 1:
         raise ValueError(f"threads must be an int >= 1, got {threads!r}")
     env = dict(os.environ)
@@ -57,8 +60,6 @@ def kernel_env(threads: int = 1) -> dict:
     for key in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "VECLIB_MAXIMUM_THREADS",
                 "NUMEXPR_NUM_THREADS"):
         env[key] = str(threads)
-    paths = [str(REPO)] + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p and p != str(REPO)]
-    env["PYTHONPATH"] = os.pathsep.join(paths)
     return env
 
 
@@ -106,6 +107,8 @@ def current_env_kernel_manager() -> KernelManager:
 
 
 def _children_cpu() -> float:
+    if resource is None:
+        return float("nan")
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     return usage.ru_utime + usage.ru_stime
 

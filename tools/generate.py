@@ -26,6 +26,11 @@ in a markdown cell (a written answer) becomes "YOUR ANSWER HERE".
 empty is dropped). Outputs, execution counts, execution metadata and widget state are
 cleared; cell ids are kept, so generating twice gives byte-identical files.
 
+Before that, every solution notebook gets the course setup cell as its first code cell
+(``tools/first_cell.py``; only that cell of the solution is written), so the solution and the
+student notebook of every lab open with the same cell. ``--check`` also fails when a
+solution's setup cell is missing or differs.
+
 The leak check (part of ``--check``) fails when a marker, or any non-trivial line from a
 solution region that does not also appear outside the regions in the solution notebook,
 appears anywhere in the student notebook.
@@ -45,6 +50,10 @@ from pathlib import Path
 import nbformat
 
 REPO = Path(__file__).resolve().parent.parent
+if str(REPO) not in sys.path:  # `python tools/generate.py` puts tools/, not the root, on sys.path
+    sys.path.insert(0, str(REPO))
+
+from tools.first_cell import first_cell_problems, put_first_cell  # noqa: E402
 
 BEGIN_SOLUTION = "### BEGIN SOLUTION"
 END_SOLUTION = "### END SOLUTION"
@@ -318,6 +327,12 @@ def main(argv=None) -> int:
     numbers = _registry_numbers(args.register)
     problems = []
     for solution_path, student_path in todo:
+        solution = nbformat.read(solution_path, as_version=4)
+        if args.check:
+            problems += first_cell_problems(solution, _rel(solution_path))
+        elif put_first_cell(solution):
+            solution_path.write_bytes(write_string(solution).encode())
+            print(f"wrote  {_rel(solution_path)} (course setup cell)")
         try:
             text, _ = generate(solution_path, numbers)
         except GenerateError as e:

@@ -12,6 +12,8 @@ the kernel, and then inspects what is on the screen:
 - every widget rendered (no "Loading widget..." / "Error displaying widget");
 - a slider moved with the arrow keys, or a text box typed into, changes what the widget shows
   (its linked output area); every lab has at least one such control;
+- given cells show given text (a check cell its verdict: "✓" in a solution lab, "○ ... not
+  attempted yet ... using the reference" in a student lab);
 
 and saves a screenshot of the whole notebook.
 
@@ -116,29 +118,24 @@ def free_port() -> int:
 def prepare_root(dest: Path, repo_root: Path, notebooks: Sequence[Path]) -> Path:
     """Lay out a throw-away copy for JupyterLab to serve, so a save never touches the repo.
 
-    dest/solutions/ gets copies of `notebooks` (and the other files beside them, such as
-    images they embed); every other top-level entry of the repository (utils/, data/, ...)
-    is linked into dest/, so `..`-relative paths in a notebook resolve as they do in the repo.
-    Returns dest/solutions, the folder to serve.
+    The folder of each of `notebooks` (solutions/, notebooks/) is copied into dest/ (with the
+    other files beside them, such as images they embed); every other top-level entry of the
+    repository (utils/, data/, ...) is linked into dest/, so `..`-relative paths in a notebook
+    resolve as they do in the repo. Returns dest, the folder to serve: a notebook is then at
+    "<its folder's name>/<its name>".
     """
     if not isinstance(dest, Path) or not isinstance(repo_root, Path):
         raise TypeError("dest, repo_root: expected pathlib.Path objects")
-    served = dest / "solutions"
-    served.mkdir(parents=True, exist_ok=True)
-    skip = {"solutions", ".git", ".venv", "artifacts", ".pytest_cache"}
+    dest.mkdir(parents=True, exist_ok=True)
+    sources = {nb.parent for nb in notebooks}
+    skip = {".git", ".venv", "artifacts", ".pytest_cache"} | {src.name for src in sources}
     for entry in repo_root.iterdir():
         if entry.name not in skip and not (dest / entry.name).exists():
             (dest / entry.name).symlink_to(entry, target_is_directory=entry.is_dir())
-    sources = {nb.parent for nb in notebooks}
     for src in sources:
-        for item in src.iterdir():
-            if item.name == ".ipynb_checkpoints" or (served / item.name).exists():
-                continue
-            if item.is_dir():
-                shutil.copytree(item, served / item.name, ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
-            else:
-                shutil.copy2(item, served / item.name)
-    return served
+        shutil.copytree(src, dest / src.name, dirs_exist_ok=True,
+                        ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
+    return dest
 
 
 class LabServer:
@@ -471,12 +468,29 @@ async def _try_control(page, path: str, cell: dict, timeout: float) -> tuple[boo
     return False, f"{what}: the displayed output did not change within {timeout:.0f} s"
 
 
+def check_shown_text(collected: dict, expect_text: dict, report: LabReport) -> None:
+    """Each {cell index: [texts]} of `expect_text` must be shown in that cell's output area."""
+    by_index = {c["index"]: c for c in collected["cells"]}
+    for index, texts in sorted(expect_text.items()):
+        cell = by_index.get(index)
+        if cell is None:
+            report.problems.append(f"cell {index + 1}: expected a code cell showing {texts[0]!r}, found none")
+            continue
+        absent = [t for t in texts if t not in cell["outputText"]]
+        if absent:
+            shown = " ".join(cell["outputText"].split())[:200]
+            report.problems.append(f"{_cell_label(cell)}: expected {absent[0]!r} in the output, shown: {shown!r}")
+
+
 async def check_notebook(browser, base_url: str, path: str, name: str, screenshot: Path | None, *,
                          run_timeout: float = 300.0, kernel_timeout: float = 120.0,
-                         interaction_timeout: float = 30.0) -> LabReport:
+                         interaction_timeout: float = 30.0, expect_text: dict | None = None) -> LabReport:
     """Open `path` (relative to the server's root) in a fresh browser context, run all cells
     and check what is displayed. Never raises for a problem in the notebook: problems are
-    collected in the returned LabReport."""
+    collected in the returned LabReport.
+
+    expect_text: {cell index: [texts]} that must appear in those cells' outputs (check verdicts).
+    """
     report = LabReport(name=name)
     started = time.monotonic()
     context = await browser.new_context(viewport=VIEWPORT)
@@ -519,6 +533,7 @@ async def check_notebook(browser, base_url: str, path: str, name: str, screensho
                 break
             await asyncio.sleep(0.5)
         interactive = analyse(collected, report)
+        check_shown_text(collected, expect_text or {}, report)
         if not interactive:
             report.problems.append("no slider or text box in any output: every lab should have at least "
                                    "one interactive widget whose output the student can change")
