@@ -27,10 +27,6 @@ from utils.check_values import changed_inputs, to_numpy
 __all__ = ["make_cases", "run_cases", "backward_call", "reference_uses", "resolve_uses",
            "input_names"]
 
-# Said with every "changed_input" verdict: why it matters beyond this check.
-_LATER_CELLS = ("the rest of the lab passes the same arrays on to other cells and relies on "
-                "them being unchanged: compute into new arrays (a = a * f, not a *= f; no out=)")
-
 
 def make_cases(exercise: Exercise, rng: np.random.Generator | None = None) -> list[Case]:
     """The exercise's cases, drawn from ``rng`` (default: its fixed check seed)."""
@@ -59,7 +55,10 @@ def input_names(fn: Callable, n_args: int, kwargs: Sequence[str] = ()) -> list[s
 
 
 def _changed(what: str) -> ChangedInput:
-    return ChangedInput(f"changed its input {what} in place; {_LATER_CELLS}")
+    """what: "argument path: detail" from changed_inputs."""
+    path, _, detail = what.partition(": ")
+    arg = path.split("[", 1)[0]
+    return ChangedInput(f"changed its input {arg} in place ({detail})")
 
 
 def backward_call(forward: str, n_upstream: int = 1) -> Callable:
@@ -235,15 +234,14 @@ def run_cases(exercise: Exercise, fn: Callable, cases: Sequence[Case],
     to the registered references. Warnings (e.g. overflow in exp) are silenced because they
     would add varying lines to the notebook output; wrong values are still caught.
     notes: an optional dict that receives {"list_return": True} when fn returned a list
-    where a tuple is documented, and {"done": k} after each case (for a time limit).
+    where a tuple is documented, and "results", the list being filled (for a time limit).
     """
     if not callable(fn):
         raise TypeError(f"{exercise.name}: fn must be callable, got {type(fn).__name__}")
     uses = resolve_uses(exercise, uses)
     notes = {} if notes is None else notes
-    results = []
-    for k, case in enumerate(cases):
-        notes["done"] = k
+    results = notes["results"] = []
+    for case in cases:
         try:
             with warnings.catch_warnings(), np.errstate(all="ignore"):
                 warnings.simplefilter("ignore")
@@ -264,7 +262,6 @@ def run_cases(exercise: Exercise, fn: Callable, cases: Sequence[Case],
         if isinstance(result, list) and len(exercise.outputs) + bool(exercise.cache) > 1:
             notes["list_return"] = True
         results.append(_normalize(exercise, result))
-    notes["done"] = len(cases)
     return results
 
 

@@ -132,7 +132,7 @@ def compare(names: Sequence[str], got: Mapping, want: Mapping, rtol: float, atol
                                  f"first at {first}: got {g[idx]}, want {w[idx]}"))
             continue
         g_fin, w_fin = np.isfinite(g), np.isfinite(w)
-        if not np.array_equal(g_fin, w_fin) or not np.array_equal(g[~g_fin], w[~w_fin]):
+        if not np.array_equal(g_fin, w_fin) or not np.array_equal(g[~g_fin], w[~w_fin], equal_nan=True):
             n_bad = int((~g_fin & w_fin).sum())
             if n_bad:
                 problems.append((f"{name} has {n_bad} NaN/inf value{'s' if n_bad > 1 else ''} of {g.size}",
@@ -177,7 +177,7 @@ def _first_change(before, after, path: str) -> str:
     if isinstance(before, np.ndarray):
         after = np.asarray(after)
         if before.shape != after.shape:
-            return f"{path} (its shape went from {before.shape} to {after.shape})"
+            return f"{path}: its shape went from {before.shape} to {after.shape}"
         if before.dtype.kind in "fc":
             same = (before == after) | (np.isnan(before) & np.isnan(after))
         else:
@@ -186,16 +186,16 @@ def _first_change(before, after, path: str) -> str:
             return ""
         idx = tuple(np.argwhere(~same)[0])
         b, a = pair(before[idx], after[idx]) if before.dtype.kind in "fc" else (before[idx], after[idx])
-        return f"{path}{_index(idx)} (was {b}, now {a})"
+        return f"{path}: {path}{_index(idx)} was {b}, now {a}"
     if isinstance(before, dict):
         if not isinstance(after, dict):
-            return f"{path} (it is no longer a dict)"
+            return f"{path}: it is no longer a dict"
         added = [k for k in after if k not in before]
         removed = [k for k in before if k not in after]
         if added:
-            return f"{path} (the key {added[0]!r} was added)"
+            return f"{path}: the key {added[0]!r} was added"
         if removed:
-            return f"{path} (the key {removed[0]!r} was removed)"
+            return f"{path}: the key {removed[0]!r} was removed"
         for k in before:
             found = _first_change(before[k], after[k], f"{path}[{k!r}]")
             if found:
@@ -203,8 +203,8 @@ def _first_change(before, after, path: str) -> str:
         return ""
     if isinstance(before, (list, tuple)):
         if not isinstance(after, (list, tuple)) or len(after) != len(before):
-            return f"{path} (its length went from {len(before)} to {len(after)})" \
-                if isinstance(after, (list, tuple)) else f"{path} (it was replaced)"
+            return f"{path}: its length went from {len(before)} to {len(after)}" \
+                if isinstance(after, (list, tuple)) else f"{path}: it was replaced"
         for i, (b, a) in enumerate(zip(before, after)):
             found = _first_change(b, a, f"{path}[{i}]")
             if found:
@@ -212,12 +212,13 @@ def _first_change(before, after, path: str) -> str:
         return ""
     if isinstance(before, (int, float, complex, str, bool, np.generic)) or before is None:
         return "" if (before == after or (before != before and after != after)) else \
-            f"{path} (was {before!r}, now {after!r})"
+            f"{path}: was {before!r}, now {after!r}"
     return ""   # other objects (a random generator, a module) may change state
 
 
 def changed_inputs(before: Sequence, after: Sequence, names: Sequence[str]) -> str:
-    """'' when every input is unchanged, else the first change: "c_prev[0, 1] (was 0.6, now 0.3)".
+    """'' when every input is unchanged, else "argument: what changed", e.g.
+    "c_prev: c_prev[0, 1] was 0.6, now 0.3" or "stoi: the key 'zebra' was added".
 
     before: deep copies of the inputs taken before the call; after: the inputs after it.
     names: one name per input.

@@ -88,6 +88,13 @@ TODO_MARK = "○"
 # Seconds a student's function may take on all the cases of one check.
 TIME_LIMIT = 10.0
 
+# The hint of every "changed_input" verdict: why it matters beyond this check.
+CHANGED_INPUT_HINT = ("Later cells pass the same arrays on to other functions and rely on them "
+                      "being unchanged: compute into new arrays (c = f * c_prev, not "
+                      "c = c_prev; c *= f; no out= an input; encode never adds to stoi).")
+TIMEOUT_HINT = ("Look for a loop whose condition never becomes false (a while loop that does not "
+                "advance its index, or a range over something that grows inside the loop).")
+
 
 def _entry_namer(exercise: Exercise, case: Case):
     if exercise.entry_name is None:
@@ -213,7 +220,9 @@ def evaluate(exercise: Exercise, cases: Sequence[Case],
         hint = bug.hint
     elif error is not None:
         hint = {"exception": exercise.hints.get("error", ""),
-                "bad_return": exercise.hints.get("return", "")}.get(error.kind, "")
+                "bad_return": exercise.hints.get("return", ""),
+                "changed_input": CHANGED_INPUT_HINT,
+                "timeout": TIMEOUT_HINT}.get(error.kind, "")
     else:
         hint = _output_hint(exercise, problems)
     return Outcome("failed", len(cases), n_failed, case.label, problems, error, hint,
@@ -286,14 +295,13 @@ def _timed_run(exercise, fn, cases, uses, seconds, notes):
         return run_cases(exercise, fn, cases, uses, notes=notes)
     try:
         return run_with_time_limit(work, seconds)
-    except TimeLimit:
-        done = min(int(notes.get("done", 0)), len(cases))
-        # the finished cases are not kept: the verdict is about the one that never returned
-        label = cases[done].label if done < len(cases) else ""
+    except TimeLimit as e:
+        done = list(notes.get("results", []))[:len(cases)]   # the cases that finished
         err = CaseError("timeout", message=(
             f"took longer than {seconds:g} s: an infinite loop?"
-            + (f" (stopped while running case \"{label}\")" if label else "")))
-        return [err] * len(cases)
+            + ("" if e.stopped else " (it could not be stopped inside a NumPy call and "
+               "may still be running in the background)")))
+        return done + [err] * (len(cases) - len(done))
 
 
 def _uses_differ(exercise: Exercise, uses: Mapping[str, Callable] | None) -> list[str]:
