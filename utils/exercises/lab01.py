@@ -16,7 +16,8 @@ from __future__ import annotations
 import numpy as np
 
 from utils import data
-from utils.checks import Case, Exercise, register
+from utils.checks import BadReturn, Case, Exercise, KnownBug, register
+from utils.exercises import mistakes_lab01 as m
 
 SPECIALS = (data.PAD, data.UNK, data.EOS)
 
@@ -105,7 +106,7 @@ def call_vocab(fn, case, uses):
     seqs = case.args[0]
     stoi = fn(*case.args)
     if not isinstance(stoi, dict):
-        raise TypeError(f"build_vocab must return a dict token -> id, got {type(stoi).__name__}")
+        raise BadReturn(f"returned a {type(stoi).__name__}, want a dict token -> id")
     probe = list(SPECIALS) + [tok for s in seqs for tok in s]
     missing = [tok for tok in probe if tok not in stoi]
     if missing:
@@ -113,9 +114,28 @@ def call_vocab(fn, case, uses):
     return np.array([stoi[tok] for tok in probe], dtype=np.int64), np.array(len(stoi))
 
 
+def vocab_entry_name(case, output, idx):
+    """The token whose id differs: "the id of 'cat'" rather than "ids[5]"."""
+    if output != "ids" or len(idx) != 1:
+        return ""
+    probe = list(SPECIALS) + [tok for s in case.args[0] for tok in s]
+    return f"the id of {probe[idx[0]]!r}" if idx[0] < len(probe) else ""
+
+
 register(Exercise(
     name="build_vocab", lab="01", number="1.1",
     reference=build_vocab, cases=vocab_cases, call=call_vocab, outputs=("ids", "size"),
+    entry_name=vocab_entry_name,
+    bugs=(
+        KnownBug("sorted tokens", "Ids follow the order of FIRST APPEARANCE in the corpus, not "
+                 "alphabetical order: walk the sequences in order and give each new token the "
+                 "next id.", m.vocab_sorted),
+        KnownBug("specials last", "The specials come first: PAD = 0, UNK = 1, EOS = 2, then the "
+                 "corpus tokens from id 3.", m.vocab_specials_last),
+        KnownBug("new id for a repeated token", "A token that is already in the dict keeps its "
+                 "id: only add it when `tok not in stoi`, with id len(stoi).",
+                 m.vocab_new_id_every_time),
+    ),
     hints={
         "ids": "Specials first (PAD=0, UNK=1, EOS=2), then each new token in the order it first "
                "appears; a token already in the dict keeps its id.",
@@ -151,6 +171,14 @@ register(Exercise(
         "error": "A KeyError means an unknown token was looked up with stoi[tok]; use "
                  "stoi.get(tok, unk_id).",
     },
+    bugs=(
+        KnownBug("UNK hard-coded as 1", "Read the unknown id from the dict, unk_id = "
+                 "stoi['UNK']: it need not be 1.", m.encode_unk_is_1),
+        KnownBug("unknown to PAD", "Unknown tokens get stoi['UNK'], not the padding id 0.",
+                 m.encode_unknown_to_pad),
+        KnownBug("unknown skipped", "Every token gets an id, unknown ones too (stoi['UNK']): the "
+                 "ids have the length of the tokens.", m.encode_skips_unknown),
+    ),
 ))
 
 
@@ -174,6 +202,15 @@ register(Exercise(
         "error": "Work for ids of any shape: np.zeros(ids.shape + (V,)) then set the ones, or "
                  "compare ids[..., None] with np.arange(V).",
     },
+    bugs=(
+        KnownBug("1-D ids only", "ids can have any shape, e.g. a batch (N, T): build "
+                 "np.zeros(ids.shape + (V,)) or compare ids[..., None] == np.arange(V).",
+                 m.one_hot_1d_only),
+        KnownBug("integer output", "Return floats (np.float64): the one-hot vectors are "
+                 "multiplied by float weights; use .astype(np.float64).", m.one_hot_ints),
+        KnownBug("class axis first", "The classes go on the LAST axis: ids.shape + (V,), not "
+                 "(V,) + ids.shape.", m.one_hot_transposed),
+    ),
 ))
 
 
@@ -198,4 +235,12 @@ register(Exercise(
         "mask": "mask is a bool array, True on real tokens and False on padding.",
         "shape": "ids and mask are both (N, T) with T the length of the longest sequence.",
     },
+    bugs=(
+        KnownBug("padded on the left", "Copy each sequence to the START of its row "
+                 "(ids[i, :len(s)] = s); the padding goes at the end.", m.pad_left),
+        KnownBug("mask inverted", "mask is True on the real tokens and False on the padding.",
+                 m.pad_mask_inverted),
+        KnownBug("padded with 0", "Fill with the given pad_id (np.full((N, T), pad_id)), which "
+                 "need not be 0.", m.pad_with_zeros),
+    ),
 ))

@@ -12,7 +12,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from utils.checks import Case, Exercise, register
+from utils.checks import BadReturn, Case, Exercise, KnownBug, register
+from utils.exercises import mistakes_lab04 as m
 from utils.torch_models import gru_lm, masked_cross_entropy
 
 LAB = "04"
@@ -41,14 +42,52 @@ def loss_cases(rng):
     return cases
 
 
+def call_loss(fn, case, uses):
+    """fn on logits that require grad, as in training; then loss.backward(), as the lab does.
+
+    Returns the loss and dloss/dlogits, so a loss that is right in value but cut from the
+    graph (.item(), NumPy, a new tensor) fails here rather than in the training cell.
+    """
+    logits, targets, mask = case.args
+    logits = logits.detach().clone().requires_grad_(True)
+    loss = fn(logits, targets, mask)
+    if not isinstance(loss, torch.Tensor):
+        raise BadReturn(f"returned a {type(loss).__name__}, want a scalar torch tensor "
+                        f"(training calls loss.backward())")
+    if loss.ndim != 0:
+        raise BadReturn(f"returned a tensor of shape {tuple(loss.shape)}, want a scalar "
+                        f"(shape ()): the mean over the counted positions")
+    if not loss.requires_grad:
+        raise BadReturn("returned a tensor that does not require grad (cut from the graph), "
+                        "want one computed from logits with torch operations (training calls "
+                        "loss.backward())")
+    loss.backward()
+    grad = logits.grad if logits.grad is not None else torch.zeros_like(logits)
+    return loss.detach(), grad
+
+
 register(Exercise(
     name="masked_cross_entropy", lab=LAB, number="4.1",
-    reference=masked_cross_entropy, cases=loss_cases, outputs=("loss",),
+    reference=masked_cross_entropy, cases=loss_cases, outputs=("loss", "dlogits"), call=call_loss,
+    bugs=(
+        KnownBug("mean over all positions", "Average over the positions where mask is True "
+                 "only: (losses * m).sum() / m.sum(), not losses.mean() (which divides by N*T).",
+                 m.ce_mean_over_all),
+        KnownBug("cut from the graph", "Return the tensor itself, computed from logits with "
+                 "torch operations: no .item(), no NumPy, no torch.tensor(...) around a number; "
+                 "training calls loss.backward(), which needs the graph.", m.ce_item),
+        KnownBug("sum instead of mean", "Divide the masked sum by the number of counted "
+                 "positions, m.sum(): the loss is a mean per position.", m.ce_sum),
+    ),
     hints={
         "loss": "Average over the positions where mask is True only: divide the sum of the "
                 "masked per-position losses by mask.sum(), not by N*T. Use "
                 "F.cross_entropy(..., reduction='none') on logits reshaped to (N*T, V).",
         "shape": "Return one number: a scalar tensor (the mean), not the (N, T) losses.",
+        "dlogits": "The gradient follows from the loss: make the loss right and it is right too "
+                   "(mask the per-position losses, divide by mask.sum()).",
+        "return": "Return a scalar torch tensor computed from logits with torch operations "
+                  "(training calls loss.backward()).",
         "error": "F.cross_entropy expects the classes on axis 1: reshape logits (N, T, V) to "
                  "(N*T, V) and targets (N, T) to (N*T,).",
     },
@@ -112,5 +151,13 @@ register(Exercise(
                  "nn.Linear(H, V); one-hot inputs must be float: "
                  "F.one_hot(x, V).to(self.out.weight.dtype).",
     },
+    bugs=(
+        KnownBug("time-major GRU", "Create nn.GRU(V, H, batch_first=True): without batch_first "
+                 "the GRU reads axis 0 (the batch) as time.", m.GRUTimeMajor),
+        KnownBug("last step only", "Apply the output layer to EVERY step's hidden state: "
+                 "self.out(h) with h (N, T, H), not h[:, -1].", m.GRULastStepOnly),
+        KnownBug("no output layer", "forward returns logits: pass the GRU's hidden states "
+                 "(N, T, H) through self.out, nn.Linear(H, V).", m.GRUNoOutputLayer),
+    ),
     rtol=1e-9, atol=1e-12,
 ))

@@ -11,7 +11,8 @@ random cases from the rng the check passes in. Everything is float64.
 import numpy as np
 
 from utils import charlm
-from utils.checks import Case, Exercise, register
+from utils.checks import Case, Exercise, KnownBug, register
+from utils.exercises import mistakes_lab05 as m
 
 LAB = "05"
 
@@ -25,6 +26,8 @@ def bits_and_perplexity_cases(rng):
              label="fixed nats [ln 2, ln 65, 0, 1]"),
         Case((np.linspace(0.5, 4.5, 6).reshape(2, 3),), label="fixed ramp 0.5..4.5, shape (2, 3)"),
         Case((rng.uniform(0.0, 5.0, size=(3, 4)),), label="random nats in [0, 5), shape (3, 4)"),
+        # the lab calls it on np.array(one number): a 0-d array must work too
+        Case((np.array(1.5),), label="a 0-d array np.array(1.5), as the lab passes it"),
     ]
 
 
@@ -38,6 +41,17 @@ register(Exercise(
         "perplexity": "Perplexity is e to the power of the loss in nats: np.exp(nats).",
         "error": "Work on the whole array at once with np.log / np.exp (no math.log on arrays).",
     },
+    bugs=(
+        KnownBug("log10", "One bit is ln 2 nats: divide by np.log(2) (the natural log), not "
+                 "np.log10(2).", m.bits_log10),
+        KnownBug("multiplied by ln 2", "Going from nats to bits DIVIDES by ln 2 (a bit is the "
+                 "larger unit: 1 bit = 0.693 nats).", m.bits_times_ln2),
+        KnownBug("perplexity 2**nats", "Perplexity is e**nats = 2**bits: with the loss in nats "
+                 "use np.exp(nats).", m.perplexity_base_2),
+        KnownBug("loop over the first axis", "Work on the whole array at once (nats / np.log(2)): "
+                 "a loop over the first axis fails on the 0-d arrays the lab passes in.",
+                 m.bits_loop_first_axis),
+    ),
     rtol=1e-10, atol=1e-12,
 ))
 
@@ -70,6 +84,15 @@ register(Exercise(
                 "normalise each row a, then average -log p(b | a) over the L_val - 1 validation pairs.",
         "error": "np.add.at(C, (ids[:-1], ids[1:]), 1) counts pairs; C has shape (V, V).",
     },
+    bugs=(
+        KnownBug("no smoothing", "Add alpha to every cell of the counts before normalising: a "
+                 "pair never seen in training would get probability 0 (an infinite loss).",
+                 m.bigram_no_smoothing),
+        KnownBug("fitted on validation", "Count the pairs of the TRAINING ids only; the "
+                 "validation ids are only scored.", m.bigram_fit_on_val),
+        KnownBug("columns normalised", "p(b | a) normalises each ROW a of the counts: "
+                 "C / C.sum(axis=1, keepdims=True).", m.bigram_columns),
+    ),
     rtol=1e-9, atol=1e-12,
 ))
 
@@ -104,5 +127,19 @@ register(Exercise(
         "shape": "Keep the input's shape: (V,) in, (V,) out; (N, V) in, (N, V) out.",
         "error": "Handle temperature == 0 before dividing by it.",
     },
+    bugs=(
+        KnownBug("no max subtraction", "np.exp overflows for large logits: subtract each row's "
+                 "max (z - z.max(axis=-1, keepdims=True)) before exp; the probabilities do not "
+                 "change.", m.probs_no_shift),
+        KnownBug("multiplied by the temperature", "DIVIDE the logits by the temperature: below "
+                 "1 it sharpens the distribution, above 1 it flattens it.",
+                 m.probs_times_temperature),
+        KnownBug("top_k ignored", "With top_k, keep the k largest logits of each row and set the "
+                 "others to -inf before the softmax (they get probability 0).",
+                 m.probs_ignore_top_k),
+        KnownBug("temperature 0 divides by zero", "Temperature 0 means greedy: return "
+                 "probability 1 on the argmax (np.put_along_axis) before dividing by it.",
+                 m.probs_temperature_zero_divides),
+    ),
     rtol=1e-9, atol=1e-12,
 ))
