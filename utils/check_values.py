@@ -20,6 +20,11 @@ __all__ = ["to_numpy", "compare", "changed_inputs", "num", "val", "pair"]
 
 _KIND_NAMES = {"b": "bool", "i": "int", "u": "int", "f": "float", "c": "complex"}
 
+# The relative tolerance for an output computed in float32 (or lower) when the reference is
+# float64: float32 keeps about 7 significant digits, and a few operations lose one or two,
+# so a correct function that computes in float32 passes and a wrong one still fails.
+FLOAT32_RTOL = 5e-5
+
 
 def to_numpy(value):
     """Torch tensors (duck-typed, so torch is not imported here) and scalars -> ndarray."""
@@ -99,7 +104,8 @@ def compare(names: Sequence[str], got: Mapping, want: Mapping, rtol: float, atol
     """(headline, detail) per differing output of `names`; detail may be ''.
 
     Checked in order: missing output, shape, dtype kind (float/int/bool), NaN/inf positions,
-    then values: an output passes when max|got - want| <= atol + rtol * max|want|.
+    then values: an output passes when max|got - want| <= atol + rtol * max|want| (with
+    rtol at least FLOAT32_RTOL when got has a lower precision than want).
     entry_name(output, index) -> a name for one entry (e.g. the token whose id it is), used
     in place of "ids[5]" when given.
     """
@@ -146,11 +152,15 @@ def compare(names: Sequence[str], got: Mapping, want: Mapping, rtol: float, atol
         diff = np.abs(gf.astype(np.complex128 if wk == "complex" else np.float64) - wf)
         scale = float(np.max(np.abs(wf)))
         max_diff = float(np.max(diff))
-        if max_diff <= atol + rtol * scale:
+        r_tol, a_tol = rtol, atol
+        if g.dtype.itemsize < w.dtype.itemsize:          # same kind: float32 vs float64
+            r_tol = max(rtol, FLOAT32_RTOL)
+            a_tol = max(atol, FLOAT32_RTOL * 1e-3)
+        if max_diff <= a_tol + r_tol * scale:
             continue
         rel = max_diff / scale if scale > 0 else max_diff
         what = "relative error" if scale > 0 else "absolute error"
-        limit = rtol if scale > 0 else atol
+        limit = r_tol if scale > 0 else a_tol
         headline = f"{name} is off ({what} {num(rel)}, want < {num(limit)})"
         details = []
         if g.ndim and w_fin.all():
