@@ -6,6 +6,7 @@ Exercises (the function names the student writes in solutions/01_one_hot_encodin
     1.2 encode(tokens, stoi) -> (T,) int64 ids    reference: encode below (= Vocab.encode)
     1.3 one_hot(ids, V) -> ids.shape + (V,)       reference: utils.data.one_hot
     1.4 pad_batch(seqs, pad_id) -> ids, mask      reference: utils.data.pad_batch
+    1.5 embedding_backward(dout, ids, V) -> dW    reference: embedding_backward below
 
 `anbn_best_accuracy` computes the best next-token accuracy any model can reach on aⁿbⁿ; the
 notebook derives it step by step and compares its own result with this function.
@@ -40,6 +41,23 @@ def encode(tokens, stoi):
         raise ValueError(f"encode: stoi must contain {data.UNK!r}, got keys {sorted(stoi)[:5]}...")
     unk = stoi[data.UNK]
     return np.array([stoi.get(tok, unk) for tok in tokens], dtype=np.int64)
+
+
+def embedding_backward(dout, ids, V):
+    """The gradient of out = W[ids] (= one_hot(ids, V) @ W) with respect to W.
+
+    dout: ids.shape + (E,) upstream gradient; ids: int array of any shape; V: rows of W.
+    Returns dW (V, E): row v is the sum of dout over every position where ids == v (a
+    scatter-add, np.add.at, which adds once per occurrence even when an id repeats).
+    """
+    dout = np.asarray(dout)
+    ids = np.asarray(ids)
+    if dout.shape[:-1] != ids.shape:
+        raise ValueError(f"embedding_backward: dout must have shape ids.shape + (E,) = "
+                         f"{ids.shape} + (E,), got {dout.shape}")
+    dW = np.zeros((V, dout.shape[-1]), dtype=dout.dtype)
+    np.add.at(dW, ids.reshape(-1), dout.reshape(-1, dout.shape[-1]))
+    return dW
 
 
 def anbn_best_accuracy(n_values, probs=None):
@@ -242,5 +260,39 @@ register(Exercise(
                  m.pad_mask_inverted),
         KnownBug("padded with 0", "Fill with the given pad_id (np.full((N, T), pad_id)), which "
                  "need not be 0.", m.pad_with_zeros),
+    ),
+))
+
+
+def embedding_cases(rng):
+    ids = np.array([[2, 0, 2], [1, 2, 4]])                       # id 2 three times, 3 never
+    dout = np.linspace(-0.9, 0.8, 2 * 3 * 3).reshape(2, 3, 3)
+    cases = [Case((dout, ids, 5), label="fixed (2, 3) ids with a repeated id, E=3, V=5"),
+             Case((np.linspace(0.1, 0.4, 4).reshape(2, 2), np.array([1, 1]), 3),
+                  label="the same id twice, (2,) ids, E=2, V=3")]
+    r_ids = rng.integers(0, 6, size=(3, 4))
+    cases.append(Case((rng.standard_normal((3, 4, 2)), r_ids, 6), label="random (3, 4) ids, E=2, V=6"))
+    return cases
+
+
+register(Exercise(
+    name="embedding_backward", lab="01", number="1.5",
+    reference=embedding_backward, cases=embedding_cases, outputs=("dW",), rtol=1e-12, atol=1e-14,
+    hints={
+        "dW": "Row v of dW adds up dout at every position where ids == v: "
+              "np.add.at(dW, ids.reshape(-1), dout.reshape(-1, E)), or one_hot(ids, V) reshaped "
+              "to (-1, V), transposed, times dout reshaped to (-1, E).",
+        "shape": "dW has the shape of W: (V, E), one row per vocabulary entry.",
+        "error": "Flatten first: ids.reshape(-1) (positions) and dout.reshape(-1, E).",
+    },
+    bugs=(
+        KnownBug("buffered fancy-index add", "dW[ids] += dout adds each repeated id only ONCE "
+                 "(NumPy buffers the writes); np.add.at(dW, ids, dout) adds once per "
+                 "occurrence.", m.embedding_fancy_index_add),
+        KnownBug("mean over occurrences", "The gradient of a row used k times is the SUM of the "
+                 "k upstream gradients (each use adds to the loss), not their mean.",
+                 m.embedding_mean),
+        KnownBug("(E, V) instead of (V, E)", "dW has the shape of W, (V, E): one_hot.T @ dout, "
+                 "not dout.T @ one_hot.", m.embedding_transposed),
     ),
 ))

@@ -96,3 +96,26 @@ def pad_mask_inverted(seqs, pad_id):
 
 def pad_with_zeros(seqs, pad_id):
     return _pad(seqs, 0)
+
+
+# ----------------------------------------------------------------------------- 1.5
+
+
+def embedding_fancy_index_add(dout, ids, V):
+    dW = np.zeros((V, dout.shape[-1]))
+    dW[ids.reshape(-1)] += dout.reshape(-1, dout.shape[-1])    # buffered: a repeated id counts once
+    return dW
+
+
+def embedding_mean(dout, ids, V):
+    flat, d = ids.reshape(-1), dout.reshape(-1, dout.shape[-1])
+    dW = np.zeros((V, d.shape[1]))
+    np.add.at(dW, flat, d)
+    counts = np.bincount(flat, minlength=V)[:, None]
+    return dW / np.maximum(counts, 1)
+
+
+def embedding_transposed(dout, ids, V):
+    d = dout.reshape(-1, dout.shape[-1])
+    onehot = (ids.reshape(-1)[:, None] == np.arange(V)).astype(float)
+    return d.T @ onehot                                       # (E, V)

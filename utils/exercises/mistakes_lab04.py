@@ -59,3 +59,31 @@ class GRULastStepOnly(_GRU):
 
 class GRUNoOutputLayer(_GRU):
     skip_out = True
+
+
+# ----------------------------------------------------------------------------- 4.3
+
+
+def _gru(x, h_prev, W_ih, W_hh, b_ih, b_hh, r_outside=False, z_swapped=False, order="rzn"):
+    H = h_prev.shape[1]
+    gi, gh = x @ W_ih.T + b_ih, h_prev @ W_hh.T + b_hh
+    blocks = {k: (gi[:, j * H:(j + 1) * H], gh[:, j * H:(j + 1) * H]) for j, k in enumerate(order)}
+    r = torch.sigmoid(blocks["r"][0] + blocks["r"][1])
+    z = torch.sigmoid(blocks["z"][0] + blocks["z"][1])
+    if r_outside:   # r multiplies h_prev @ W_hn.T only, and b_hn is added outside
+        n = torch.tanh(blocks["n"][0] + r * (h_prev @ W_hh[2 * H:].T) + b_hh[2 * H:])
+    else:
+        n = torch.tanh(blocks["n"][0] + r * blocks["n"][1])
+    return z * n + (1 - z) * h_prev if z_swapped else (1 - z) * n + z * h_prev
+
+
+def gru_bias_outside_r(x, h_prev, W_ih, W_hh, b_ih, b_hh):
+    return _gru(x, h_prev, W_ih, W_hh, b_ih, b_hh, r_outside=True)
+
+
+def gru_z_swapped(x, h_prev, W_ih, W_hh, b_ih, b_hh):
+    return _gru(x, h_prev, W_ih, W_hh, b_ih, b_hh, z_swapped=True)
+
+
+def gru_order_zrn(x, h_prev, W_ih, W_hh, b_ih, b_hh):
+    return _gru(x, h_prev, W_ih, W_hh, b_ih, b_hh, order="zrn")

@@ -85,3 +85,77 @@ def probs_ignore_top_k(logits, temperature=1.0, top_k=None):
 
 def probs_temperature_zero_divides(logits, temperature=1.0, top_k=None):
     return _probs(logits, temperature, top_k, greedy=False)
+
+
+# ----------------------------------------------------------------------------- 5.4
+
+
+def _loop(step, state, first_id, n, temperature=1.0, top_k=None, top_p=None, rng=None,
+          carry_state=True, feed_back=True, strict_nucleus=False, use_temperature=True):
+    from utils.charlm import next_char_probs
+    ids = np.empty(n, dtype=np.int64)
+    x, s0 = first_id, state
+    for t in range(n):
+        logits, new_state = step(x if feed_back else first_id, state)
+        state = new_state if carry_state else s0
+        probs = next_char_probs(logits, temperature if use_temperature else 1.0, top_k)
+        if top_p is not None:
+            order = np.argsort(-probs, kind="stable")
+            cum = np.cumsum(probs[order])
+            keep = order[cum < top_p] if strict_nucleus else order[cum - probs[order] < top_p]
+            kept = np.zeros_like(probs)
+            kept[keep] = probs[keep]
+            probs = kept / kept.sum()
+        x = int(rng.choice(len(probs), p=probs))
+        ids[t] = x
+    return ids
+
+
+def loop_state_not_carried(step, state, first_id, n, temperature=1.0, top_k=None, top_p=None,
+                           rng=None):
+    return _loop(step, state, first_id, n, temperature, top_k, top_p, rng, carry_state=False)
+
+
+def loop_no_feedback(step, state, first_id, n, temperature=1.0, top_k=None, top_p=None, rng=None):
+    return _loop(step, state, first_id, n, temperature, top_k, top_p, rng, feed_back=False)
+
+
+def loop_nucleus_too_small(step, state, first_id, n, temperature=1.0, top_k=None, top_p=None,
+                           rng=None):
+    return _loop(step, state, first_id, n, temperature, top_k, top_p, rng, strict_nucleus=True)
+
+
+def loop_temperature_ignored(step, state, first_id, n, temperature=1.0, top_k=None, top_p=None,
+                             rng=None):
+    return _loop(step, state, first_id, n, temperature, top_k, top_p, rng, use_temperature=False)
+
+
+# ----------------------------------------------------------------------------- 5.5
+
+
+def _train(model, optimizer, x, y, clip=1.0, zero=True, step=True, clip_on=True):
+    import torch
+    import torch.nn.functional as F
+    model.train()
+    logits, _ = model(x)
+    loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1))
+    if zero:
+        optimizer.zero_grad()
+    loss.backward()
+    if clip_on:
+        torch.nn.utils.clip_grad_norm_(model.parameters(), clip)
+    if step:
+        optimizer.step()
+    return loss.item()
+
+
+def train_no_zero_grad(model, optimizer, x, y, clip=1.0):
+    return _train(model, optimizer, x, y, clip, zero=False)
+
+
+def train_no_step(model, optimizer, x, y, clip=1.0):
+    return _train(model, optimizer, x, y, clip, step=False)
+
+
+def train_no_clip(model, optimizer, x, y, clip=1.0):
+    return _train(model, optimizer, x, y, clip, clip_on=False)
