@@ -101,18 +101,29 @@ class KnownBug:
 
     name: short, e.g. "missing dc term". fn: called like the student's function. When a
     student's outputs match ``fn``'s on every case, the check shows this hint (the
-    diagnosis), whatever output differs first. Every entry must fail the check and be told
+    diagnosis), whatever output differs first. steps: optional earlier, vaguer hints that a
+    notebook shows first and reveals one by one as the check keeps failing. Every entry must fail the check and be told
     apart from the others by the cases (the tests assert both).
     """
 
     name: str
     hint: str
     fn: Callable
+    steps: tuple = ()
 
     def __post_init__(self):
         if not (isinstance(self.name, str) and self.name and isinstance(self.hint, str) and self.hint
                 and callable(self.fn)):
             raise TypeError(f"KnownBug needs a name, a hint and a callable fn, got {self!r}")
+        if not all(isinstance(h, str) and h for h in self.steps):
+            raise TypeError(f"KnownBug {self.name}: steps must be a tuple of hint texts")
+        object.__setattr__(self, "steps", tuple(self.steps))
+
+    @property
+    def levels(self) -> tuple:
+        """The hints in the order a notebook reveals them, one more per failed check: the
+        steps (e.g. which gate, then its local derivative), then the hint (the formula)."""
+        return self.steps + (self.hint,)
 
 
 @dataclass(frozen=True, eq=False)
@@ -139,6 +150,8 @@ class Exercise:
     bugs: the catalogue of known mistakes (``KnownBug``), used to choose the hint.
     entry_name: optional ``entry_name(case, output, index) -> str`` naming one entry of an
         output in messages (e.g. the token whose id it is); "" for the default "ids[5]".
+    explain: optional ``explain(cases, got, want) -> tuple of hints`` for a failure that no
+        known bug matches (progressive, like ``KnownBug.levels``); () when it has nothing.
     seed: seed of the rng the check cell draws random cases from (default: from the name),
         fixed so the printed verdict is the same on every run.
     """
@@ -160,6 +173,7 @@ class Exercise:
     cache_dict: bool = False
     bugs: tuple = ()
     entry_name: Callable | None = None
+    explain: Callable | None = None
 
     def __post_init__(self):
         def need(cond, what, got):
@@ -190,6 +204,8 @@ class Exercise:
         if len({b.name for b in bugs}) != len(bugs) or len({b.hint for b in bugs}) != len(bugs):
             raise ValueError(f"Exercise {self.name}: each known bug needs its own name and hint")
         object.__setattr__(self, "bugs", bugs)
+        need(self.explain is None or callable(self.explain),
+             f"{self.name}: explain must be None or callable", self.explain)
         need(self.entry_name is None or callable(self.entry_name),
              f"{self.name}: entry_name must be None or callable", self.entry_name)
         hints = dict(self.hints or {})

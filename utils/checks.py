@@ -131,7 +131,8 @@ class Outcome:
     label, its problems as (headline, detail) pairs or its error, and the hint to show.
     For "not_attempted", error is the NotImplementedError (its ``where`` is set when the
     function is partly written). bug: the name of the catalogued mistake the outputs match
-    ("" when none does).
+    ("" when none does). hint_levels: progressive hints (vague to precise) when there are
+    several; ``hint`` is the first, and ``check`` shows one more per failed check.
     """
 
     status: str
@@ -142,6 +143,7 @@ class Outcome:
     error: CaseError | None = None
     hint: str = ""
     bug: str = ""
+    hint_levels: tuple = ()
 
     @property
     def passed(self) -> bool:
@@ -216,8 +218,13 @@ def evaluate(exercise: Exercise, cases: Sequence[Case],
         return Outcome("passed", len(cases))
     case, problems, error = first
     bug = diagnose(exercise, cases, got) if exercise.bugs else None
+    levels = ()
     if bug is not None:
-        hint = bug.hint
+        levels = bug.levels
+    elif error is None and exercise.explain is not None:
+        levels = tuple(exercise.explain(cases, got, want))
+    if levels:
+        hint = levels[0]
     elif error is not None:
         hint = {"exception": exercise.hints.get("error", ""),
                 "bad_return": exercise.hints.get("return", ""),
@@ -226,7 +233,7 @@ def evaluate(exercise: Exercise, cases: Sequence[Case],
     else:
         hint = _output_hint(exercise, problems)
     return Outcome("failed", len(cases), n_failed, case.label, problems, error, hint,
-                   bug.name if bug else "")
+                   bug.name if bug else "", levels)
 
 
 def format_verdict(exercise: Exercise, outcome: Outcome, fallback: bool = True) -> str:
@@ -353,12 +360,32 @@ def check(name: str, fn: Callable, uses: Mapping[str, Callable] | None = None, *
     except KeyboardInterrupt:
         outcome = Outcome("failed", len(cases), len(cases), error=CaseError(
             "timeout", message="was interrupted before it finished (an infinite loop?)"))
+    outcome.hint = _reveal(name, outcome)
     if verbose:
         print(format_verdict(exercise, outcome, fallback=True))
         sys.stdout.flush()
     if not outcome.passed:
         return exercise.reference
     return _tuple_returning(fn) if notes.get("list_return") else fn
+
+
+# {exercise name: (first hint level, failed checks in a row)}: how far the hints are revealed.
+_REVEALED: dict[str, tuple[str, int]] = {}
+
+
+def _reveal(name: str, outcome: Outcome) -> str:
+    """The hint to show: with progressive hint levels, one more level for every check of the
+    same mistake that failed in a row (a pass, or another mistake, starts again)."""
+    levels = outcome.hint_levels
+    if outcome.passed or len(levels) < 2:
+        _REVEALED.pop(name, None)
+        return outcome.hint
+    key, count = _REVEALED.get(name, ("", 0))
+    count = count + 1 if key == levels[0] else 1
+    _REVEALED[name] = (levels[0], count)
+    shown = levels[min(count, len(levels)) - 1]
+    more = "" if count >= len(levels) else " (run this check again for a more precise hint)"
+    return shown + more
 
 
 def _blame_uses(exercise: Exercise, outcome: Outcome, blamed: Sequence[str]) -> Outcome:

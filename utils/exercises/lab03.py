@@ -203,8 +203,39 @@ def step_backward_cases(rng):
     return cases
 
 
+_GATES = (
+    ("input gate i", "i = sigmoid(a_i)", "i * (1 - i)", "di = dc_total * g",
+     "da[:, :H] = dc_total * g * i * (1 - i)"),
+    ("forget gate f", "f = sigmoid(a_f)", "f * (1 - f)", "df = dc_total * c_prev",
+     "da[:, H:2H] = dc_total * c_prev * f * (1 - f)"),
+    ("candidate g", "g = tanh(a_g)", "1 - g**2", "dg = dc_total * i",
+     "da[:, 2H:3H] = dc_total * i * (1 - g**2)"),
+    ("output gate o", "o = sigmoid(a_o)", "o * (1 - o)", "do = dh * tanh(c)",
+     "da[:, 3H:] = dh * tanh(c) * o * (1 - o)"),
+)
+
+
+def explain_step_backward(cases, got, want):
+    """Which gate's block of da is wrong, read from db (db = da summed over the batch, so its
+    four blocks are the four gates): first the gate, then its local derivative, then the
+    formula. () when every gate is right (then the per-output hint says more)."""
+    for g, w in zip(got, want):
+        if not isinstance(g, dict) or g["db"].shape != w["db"].shape:
+            continue
+        H = w["db"].shape[0] // 4
+        for k, (gate, forward, local, upstream, formula) in enumerate(_GATES):
+            block = slice(k * H, (k + 1) * H)
+            if not np.allclose(g["db"][block], w["db"][block], rtol=1e-6, atol=1e-10):
+                return (f"The gradient of the {gate} (block {k} of da, seen in db) is the first "
+                        f"that is wrong.",
+                        f"{forward}: its local derivative is {local}, and {upstream} (with "
+                        f"dc_total = dc + dh * o * (1 - tanh(c)**2)).",
+                        formula + ".")
+    return ()
+
+
 register(Exercise(
-    name="lstm_step_backward", lab=LAB, number="3.4",
+    name="lstm_step_backward", lab=LAB, number="3.4", explain=explain_step_backward,
     reference=layers.lstm_step_backward, cases=step_backward_cases,
     outputs=("dx", "dh_prev", "dc_prev", "dWx", "dWh", "db"),
     call=backward_call("lstm_step_forward", n_upstream=2), uses=("lstm_step_forward",),
@@ -224,15 +255,27 @@ register(Exercise(
     bugs=(
         KnownBug("missing dc term", "The cell state also gets the gradient dc from step t+1: "
                  "dc_total = dc + dh * o * (1 - tanh(c)**2). (With dh = 0 your gradients are "
-                 "all zero.)", m.step_back_missing_dc),
+                 "all zero.)", m.step_back_missing_dc, steps=(
+                     "The gradients of the gates i, f and g are wrong and o is right: what the "
+                     "three share is dc_total, the gradient into c. On the case dh = 0 all your "
+                     "gradients are zero.",)),
         KnownBug("tanh' as 1 - g", "The derivative of g = tanh(a) is 1 - g**2, not 1 - g.",
-                 m.step_back_one_minus_g),
+                 m.step_back_one_minus_g, steps=(
+                     "Only the candidate g's block of da (columns 2H:3H) is wrong.",
+                     "g = tanh(a_g): multiply dg = dc_total * i by tanh's local derivative.")),
         KnownBug("df with c", "df = dc_total * c_prev: in c = f * c_prev + i * g, f multiplies "
-                 "the PREVIOUS cell state.", m.step_back_f_uses_c),
+                 "the PREVIOUS cell state.", m.step_back_f_uses_c, steps=(
+                     "Only the forget gate f's block of da (columns H:2H) is wrong.",
+                     "The local derivative f * (1 - f) is right; check df, what multiplies f in "
+                     "c = f * c_prev + i * g.")),
         KnownBug("da in the order i, f, o, g", "Put the blocks of da in the forward's order "
-                 "i, f, g, o: [di, df, dg, do] side by side.", m.step_back_order_ifog),
+                 "i, f, g, o: [di, df, dg, do] side by side.", m.step_back_order_ifog, steps=(
+                     "The blocks of g and o in da (columns 2H:3H and 3H:4H) are wrong, i and f "
+                     "are right.",)),
         KnownBug("dc_prev without f", "dc_prev = dc_total * f: c_prev reaches c only through "
-                 "the product f * c_prev.", m.step_back_dc_prev_without_f),
+                 "the product f * c_prev.", m.step_back_dc_prev_without_f, steps=(
+                     "Every gate's gradient is right; only dc_prev, the gradient sent back "
+                     "along the cell path, is wrong.",)),
     ),
     rtol=1e-7, atol=1e-12,
 ))
