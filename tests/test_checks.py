@@ -124,7 +124,7 @@ def test_wrong_arity_and_shape_and_dtype(capsys):
         return None
 
     _, out = run_check(capsys, FWD, single)
-    assert "returned None for out (missing a return?)" in out
+    assert "returned None, want out (missing a return?)" in out
 
 
 def test_nonfinite_values_are_reported(capsys):
@@ -160,9 +160,13 @@ def test_backward_builds_cache_with_the_forward_in_use(capsys):
     def bad_forward(x, w, b):  # a wrong cache makes the right backward disagree
         return x @ w + b, (2 * x, w)
 
+    # the backward is checked on the reference forward's cache first: right there, so the
+    # failure with the student's forward names the forward, not the backward's formulas
     _, out = run_check(capsys, BWD, toy_exercises.toy_affine_backward, uses={FWD: bad_forward})
-    assert out.startswith(f"{FAIL_MARK} toy_affine_backward (exercise 1.2): dw is off")
-    assert "dw is 2 times the expected values" in out
+    assert out.startswith(f"{FAIL_MARK} toy_affine_backward (exercise 1.2): is right on the "
+                          f"reference toy_affine_forward's results, but dw is off")
+    assert "with your toy_affine_forward" in out
+    assert "fix toy_affine_forward" in out
 
 
 def test_student_mutating_inputs_does_not_change_reference(capsys):

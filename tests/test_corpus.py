@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from utils.corpus import (CORPUS_PATH, CORPUS_SHA256, CharVocab, load_corpus, load_text,
-                          sample_batch, scoring_rows, sha256_of, split_ids)
+                          sample_batch, scoring_rows, sequential_rows, sha256_of,
+                          split_ids)
 
 
 @pytest.fixture(scope="module")
@@ -138,3 +139,13 @@ def test_scoring_rows_bad_input():
         scoring_rows(np.arange(5), 0, 2)
     with pytest.raises(ValueError, match="ids must hold at least 2 characters, got 1"):
         scoring_rows(np.arange(1), 1, 2)
+
+
+def test_sequential_rows_cover_the_text_once():
+    ids = np.arange(23)
+    x, y = sequential_rows(ids, 4)                # L = (23 - 1) // 4 = 5
+    assert x.shape == y.shape == (4, 5)
+    np.testing.assert_array_equal(x.ravel(), np.arange(20))
+    np.testing.assert_array_equal(y, x + 1)
+    with pytest.raises(ValueError, match="N=30 rows need ids of length >= N \\+ 1 = 31"):
+        sequential_rows(ids, 30)

@@ -88,7 +88,7 @@ def test_lstm_step_backward_without_dc_fails():
 
     result = outcome("lstm_step_backward", no_future)
     assert result.status == "failed"
-    assert "dc_prev" in result.hint or "dx" in result.hint
+    assert "dc_total" in result.hint and "gets the gradient dc from step t+1" in result.hint_levels[-1]
 
 
 def test_lstm_backward_that_drops_the_cell_path_fails():

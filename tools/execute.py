@@ -106,6 +106,20 @@ def current_env_kernel_manager() -> KernelManager:
     return km
 
 
+def ignore_widget_comms(client: NotebookClient) -> None:
+    """Make nbclient ignore widget comms, so an ipywidgets.interact cell can never stall.
+
+    nbclient's Output-widget handler answers the kernel's widget messages by sending comm
+    messages on the shell socket, from the task that reads IOPub, while another task is
+    waiting on that same socket for the cell's execute_reply. With zmq.asyncio a send can
+    consume the edge-triggered wake-up of the pending receive (pyzmq issue 1203, nbclient
+    issue 312): the reply is lost and the cell waits for its whole timeout while the kernel is
+    idle. Without the handler nothing is sent, and what an Output widget displays while the
+    cell runs is stored as the cell's own output (which is what a static notebook shows).
+    """
+    client.comm_open_handlers = {}
+
+
 def _children_cpu() -> float:
     if resource is None:
         return float("nan")
@@ -133,6 +147,7 @@ def execute(path: Path, timeout: int = 600, threads: int = 1, write: bool = True
         # widget (ipywidgets.interact) with a KeyError. The state is dropped by clean() below.
         record_timing=False, store_widget_state=True,
     )
+    ignore_widget_comms(client)
     start, cpu_start = time.perf_counter(), _children_cpu()
     try:
         # nbclient passes these on to the kernel manager's start_kernel.

@@ -249,6 +249,62 @@ def next_char_probs(logits: np.ndarray, temperature: float = 1.0, top_k: int | N
     return e / e.sum(axis=-1, keepdims=True)
 
 
+def top_p_filter(probs: np.ndarray, top_p: float) -> np.ndarray:
+    """Nucleus filtering of one distribution: keep the most likely ids, in order, until their
+    total reaches top_p (the id that crosses it included, so at least one is kept), zero the
+    rest and renormalise. probs: (V,) summing to 1; top_p in (0, 1]. Returns (V,)."""
+    probs = np.asarray(probs, dtype=np.float64)
+    if probs.ndim != 1:
+        raise ValueError(f"probs must be one distribution (V,), got shape {probs.shape}")
+    if not 0.0 < top_p <= 1.0:
+        raise ValueError(f"top_p must be in (0, 1], got {top_p!r}")
+    order = np.argsort(-probs, kind="stable")                  # most likely first
+    before = np.cumsum(probs[order]) - probs[order]            # mass of the ids ahead of each
+    keep = order[before < top_p]
+    out = np.zeros_like(probs)
+    out[keep] = probs[keep]
+    return out / out.sum()
+
+
+def sample_ids(step, state, first_id: int, n: int, temperature: float = 1.0,
+               top_k: int | None = None, top_p: float | None = None,
+               rng: np.random.Generator | None = None) -> np.ndarray:
+    """The sampling loop: n ids drawn one at a time, each fed back as the next input.
+
+    step(x, state) -> (logits (V,), new state) runs the model on one id; temperature and
+    top_k as in next_char_probs, then top_p (nucleus) filtering when given. Each id is drawn
+    with rng.choice(V, p=probs), one call per step. Returns (n,) int64.
+    """
+    rng = np.random.default_rng() if rng is None else rng
+    ids = np.empty(n, dtype=np.int64)
+    x = int(first_id)
+    for t in range(n):
+        logits, state = step(x, state)
+        probs = next_char_probs(np.asarray(logits, dtype=np.float64), temperature, top_k)
+        if top_p is not None:
+            probs = top_p_filter(probs, top_p)
+        x = int(rng.choice(len(probs), p=probs))
+        ids[t] = x
+    return ids
+
+
+def train_step(model: nn.Module, optimizer: torch.optim.Optimizer, x: torch.Tensor,
+               y: torch.Tensor, clip: float = 1.0) -> float:
+    """One training step of a CharLSTM: mean cross-entropy of the next character over all
+    N*T positions, gradients from zero, global norm clipped at `clip`, one optimizer step.
+
+    x, y: (N, T) int64 inputs and targets. Returns the loss before the step, a float.
+    """
+    model.train()
+    logits, _ = model(x)                                       # (N, T, V)
+    loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1))
+    optimizer.zero_grad()
+    loss.backward()
+    nn.utils.clip_grad_norm_(model.parameters(), clip)
+    optimizer.step()
+    return loss.item()
+
+
 def sample_next(logits: torch.Tensor, temperature: float = 1.0, top_k: int | None = None,
                 generator: torch.Generator | None = None) -> torch.Tensor:
     """Draw one character id per row. logits: (N, V) -> (N,) int64.

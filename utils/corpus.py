@@ -181,6 +181,23 @@ def sample_batch(ids: np.ndarray, N: int, T: int, rng: np.random.Generator
     return chunk[:, :-1], chunk[:, 1:]
 
 
+def sequential_rows(ids: np.ndarray, N: int) -> tuple[np.ndarray, np.ndarray]:
+    """Cut `ids` into N contiguous rows for evaluation with a carried hidden state.
+
+    Returns x (N, L) and y (N, L) int64 with L = (len(ids) - 1) // N and y = x shifted by one
+    character: row n reads characters n L .. (n + 1) L - 1 and predicts n L + 1 .. (n + 1) L,
+    so each of the first N L + 1 characters is read or predicted exactly once.
+    """
+    ids = _check_ids("ids", ids)
+    N = _check_int("N", N, 1)
+    L = (len(ids) - 1) // N
+    if L < 1:
+        raise ValueError(f"N={N} rows need ids of length >= N + 1 = {N + 1}, got {len(ids)}")
+    x = ids[: N * L].reshape(N, L).astype(np.int64, copy=False)
+    y = ids[1 : N * L + 1].reshape(N, L).astype(np.int64, copy=False)
+    return x, y
+
+
 def scoring_rows(ids: np.ndarray, rows: int, warmup: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Lay out a text so that a recurrent model scores every character after the first once.
 

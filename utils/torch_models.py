@@ -19,7 +19,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["CELLS", "RecurrentLM", "gru_lm", "masked_cross_entropy", "masked_accuracy"]
+__all__ = ["CELLS", "RecurrentLM", "gru_lm", "gru_step_nn", "masked_cross_entropy",
+           "masked_accuracy"]
 
 CELLS = {"lstm": nn.LSTM, "gru": nn.GRU, "rnn": nn.RNN}
 
@@ -97,6 +98,23 @@ class RecurrentLM(nn.Module):
 def gru_lm(V, H):
     """RecurrentLM(V, H, cell="gru"): the reference for lab 04's GRU exercise."""
     return RecurrentLM(V, H, cell="gru")
+
+
+def gru_step_nn(x, h_prev, W_ih, W_hh, b_ih, b_hh):
+    """One GRU step computed by torch.nn.GRU with the given weights copied in: the reference
+    for lab 04's exercise that writes the same step from tensor operations.
+
+    x: (N, D); h_prev: (N, H); W_ih: (3H, D); W_hh: (3H, H); b_ih, b_hh: (3H,) tensors, in
+    nn.GRU's layout (weight_ih_l0, weight_hh_l0, bias_ih_l0, bias_hh_l0; gate order r, z, n).
+    Returns h: (N, H), differentiable in every input.
+    """
+    H, D = W_hh.shape[1], W_ih.shape[1]
+    gru = nn.GRU(D, H, batch_first=True).to(x.dtype)
+    # torch.func.functional_call runs the module with these tensors as its parameters, so the
+    # result stays differentiable in them (a copy_ into the parameters would not).
+    params = {"weight_ih_l0": W_ih, "weight_hh_l0": W_hh, "bias_ih_l0": b_ih, "bias_hh_l0": b_hh}
+    out, _ = torch.func.functional_call(gru, params, (x[:, None], h_prev[None]))
+    return out[:, 0]                                                     # (N, H)
 
 
 def _check_masked(where, logits, targets, mask):

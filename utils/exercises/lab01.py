@@ -6,6 +6,7 @@ Exercises (the function names the student writes in solutions/01_one_hot_encodin
     1.2 encode(tokens, stoi) -> (T,) int64 ids    reference: encode below (= Vocab.encode)
     1.3 one_hot(ids, V) -> ids.shape + (V,)       reference: utils.data.one_hot
     1.4 pad_batch(seqs, pad_id) -> ids, mask      reference: utils.data.pad_batch
+    1.5 embedding_backward(dout, ids, V) -> dW    reference: embedding_backward below
 
 `anbn_best_accuracy` computes the best next-token accuracy any model can reach on aⁿbⁿ; the
 notebook derives it step by step and compares its own result with this function.
@@ -16,7 +17,8 @@ from __future__ import annotations
 import numpy as np
 
 from utils import data
-from utils.checks import Case, Exercise, register
+from utils.checks import BadReturn, Case, Exercise, KnownBug, register
+from utils.exercises import mistakes_lab01 as m
 
 SPECIALS = (data.PAD, data.UNK, data.EOS)
 
@@ -39,6 +41,23 @@ def encode(tokens, stoi):
         raise ValueError(f"encode: stoi must contain {data.UNK!r}, got keys {sorted(stoi)[:5]}...")
     unk = stoi[data.UNK]
     return np.array([stoi.get(tok, unk) for tok in tokens], dtype=np.int64)
+
+
+def embedding_backward(dout, ids, V):
+    """The gradient of out = W[ids] (= one_hot(ids, V) @ W) with respect to W.
+
+    dout: ids.shape + (E,) upstream gradient; ids: int array of any shape; V: rows of W.
+    Returns dW (V, E): row v is the sum of dout over every position where ids == v (a
+    scatter-add, np.add.at, which adds once per occurrence even when an id repeats).
+    """
+    dout = np.asarray(dout)
+    ids = np.asarray(ids)
+    if dout.shape[:-1] != ids.shape:
+        raise ValueError(f"embedding_backward: dout must have shape ids.shape + (E,) = "
+                         f"{ids.shape} + (E,), got {dout.shape}")
+    dW = np.zeros((V, dout.shape[-1]), dtype=dout.dtype)
+    np.add.at(dW, ids.reshape(-1), dout.reshape(-1, dout.shape[-1]))
+    return dW
 
 
 def anbn_best_accuracy(n_values, probs=None):
@@ -105,7 +124,7 @@ def call_vocab(fn, case, uses):
     seqs = case.args[0]
     stoi = fn(*case.args)
     if not isinstance(stoi, dict):
-        raise TypeError(f"build_vocab must return a dict token -> id, got {type(stoi).__name__}")
+        raise BadReturn(f"returned a {type(stoi).__name__}, want a dict token -> id")
     probe = list(SPECIALS) + [tok for s in seqs for tok in s]
     missing = [tok for tok in probe if tok not in stoi]
     if missing:
@@ -113,9 +132,28 @@ def call_vocab(fn, case, uses):
     return np.array([stoi[tok] for tok in probe], dtype=np.int64), np.array(len(stoi))
 
 
+def vocab_entry_name(case, output, idx):
+    """The token whose id differs: "the id of 'cat'" rather than "ids[5]"."""
+    if output != "ids" or len(idx) != 1:
+        return ""
+    probe = list(SPECIALS) + [tok for s in case.args[0] for tok in s]
+    return f"the id of {probe[idx[0]]!r}" if idx[0] < len(probe) else ""
+
+
 register(Exercise(
     name="build_vocab", lab="01", number="1.1",
     reference=build_vocab, cases=vocab_cases, call=call_vocab, outputs=("ids", "size"),
+    entry_name=vocab_entry_name,
+    bugs=(
+        KnownBug("sorted tokens", "Ids follow the order of FIRST APPEARANCE in the corpus, not "
+                 "alphabetical order: walk the sequences in order and give each new token the "
+                 "next id.", m.vocab_sorted),
+        KnownBug("specials last", "The specials come first: PAD = 0, UNK = 1, EOS = 2, then the "
+                 "corpus tokens from id 3.", m.vocab_specials_last),
+        KnownBug("new id for a repeated token", "A token that is already in the dict keeps its "
+                 "id: only add it when `tok not in stoi`, with id len(stoi).",
+                 m.vocab_new_id_every_time),
+    ),
     hints={
         "ids": "Specials first (PAD=0, UNK=1, EOS=2), then each new token in the order it first "
                "appears; a token already in the dict keeps its id.",
@@ -151,6 +189,14 @@ register(Exercise(
         "error": "A KeyError means an unknown token was looked up with stoi[tok]; use "
                  "stoi.get(tok, unk_id).",
     },
+    bugs=(
+        KnownBug("UNK hard-coded as 1", "Read the unknown id from the dict, unk_id = "
+                 "stoi['UNK']: it need not be 1.", m.encode_unk_is_1),
+        KnownBug("unknown to PAD", "Unknown tokens get stoi['UNK'], not the padding id 0.",
+                 m.encode_unknown_to_pad),
+        KnownBug("unknown skipped", "Every token gets an id, unknown ones too (stoi['UNK']): the "
+                 "ids have the length of the tokens.", m.encode_skips_unknown),
+    ),
 ))
 
 
@@ -174,6 +220,15 @@ register(Exercise(
         "error": "Work for ids of any shape: np.zeros(ids.shape + (V,)) then set the ones, or "
                  "compare ids[..., None] with np.arange(V).",
     },
+    bugs=(
+        KnownBug("1-D ids only", "ids can have any shape, e.g. a batch (N, T): build "
+                 "np.zeros(ids.shape + (V,)) or compare ids[..., None] == np.arange(V).",
+                 m.one_hot_1d_only),
+        KnownBug("integer output", "Return floats (np.float64): the one-hot vectors are "
+                 "multiplied by float weights; use .astype(np.float64).", m.one_hot_ints),
+        KnownBug("class axis first", "The classes go on the LAST axis: ids.shape + (V,), not "
+                 "(V,) + ids.shape.", m.one_hot_transposed),
+    ),
 ))
 
 
@@ -198,4 +253,46 @@ register(Exercise(
         "mask": "mask is a bool array, True on real tokens and False on padding.",
         "shape": "ids and mask are both (N, T) with T the length of the longest sequence.",
     },
+    bugs=(
+        KnownBug("padded on the left", "Copy each sequence to the START of its row "
+                 "(ids[i, :len(s)] = s); the padding goes at the end.", m.pad_left),
+        KnownBug("mask inverted", "mask is True on the real tokens and False on the padding.",
+                 m.pad_mask_inverted),
+        KnownBug("padded with 0", "Fill with the given pad_id (np.full((N, T), pad_id)), which "
+                 "need not be 0.", m.pad_with_zeros),
+    ),
+))
+
+
+def embedding_cases(rng):
+    ids = np.array([[2, 0, 2], [1, 2, 4]])                       # id 2 three times, 3 never
+    dout = np.linspace(-0.9, 0.8, 2 * 3 * 3).reshape(2, 3, 3)
+    cases = [Case((dout, ids, 5), label="fixed (2, 3) ids with a repeated id, E=3, V=5"),
+             Case((np.linspace(0.1, 0.4, 4).reshape(2, 2), np.array([1, 1]), 3),
+                  label="the same id twice, (2,) ids, E=2, V=3")]
+    r_ids = rng.integers(0, 6, size=(3, 4))
+    cases.append(Case((rng.standard_normal((3, 4, 2)), r_ids, 6), label="random (3, 4) ids, E=2, V=6"))
+    return cases
+
+
+register(Exercise(
+    name="embedding_backward", lab="01", number="1.5",
+    reference=embedding_backward, cases=embedding_cases, outputs=("dW",), rtol=1e-12, atol=1e-14,
+    hints={
+        "dW": "Row v of dW adds up dout at every position where ids == v: "
+              "np.add.at(dW, ids.reshape(-1), dout.reshape(-1, E)), or one_hot(ids, V) reshaped "
+              "to (-1, V), transposed, times dout reshaped to (-1, E).",
+        "shape": "dW has the shape of W: (V, E), one row per vocabulary entry.",
+        "error": "Flatten first: ids.reshape(-1) (positions) and dout.reshape(-1, E).",
+    },
+    bugs=(
+        KnownBug("buffered fancy-index add", "dW[ids] += dout adds each repeated id only ONCE "
+                 "(NumPy buffers the writes); np.add.at(dW, ids, dout) adds once per "
+                 "occurrence.", m.embedding_fancy_index_add),
+        KnownBug("mean over occurrences", "The gradient of a row used k times is the SUM of the "
+                 "k upstream gradients (each use adds to the loss), not their mean.",
+                 m.embedding_mean),
+        KnownBug("(E, V) instead of (V, E)", "dW has the shape of W, (V, E): one_hot.T @ dout, "
+                 "not dout.T @ one_hot.", m.embedding_transposed),
+    ),
 ))

@@ -10,7 +10,9 @@ all checked in float64 against utils.layers:
     2.5 rnn_backward(dh, cache) -> dx, dh0, dWx, dWh, db
 
 The caches are fixed by the notebook's skeletons (the lines outside the solution regions)
-and equal utils.layers': step (x, h_prev, Wx, Wh, h), sequence (x, h0, Wx, Wh, h).
+and equal utils.layers': step (x, h_prev, Wx, Wh, h), sequence (x, h0, Wx, Wh, h). The
+forward checks compare them entry by entry, because the backward exercises read them. The
+known mistakes (``bugs``) are in mistakes_lab02.py.
 """
 
 from __future__ import annotations
@@ -18,7 +20,8 @@ from __future__ import annotations
 import numpy as np
 
 from utils import layers
-from utils.checks import Case, Exercise, backward_call, register
+from utils.checks import Case, Exercise, KnownBug, backward_call, register
+from utils.exercises import mistakes_lab02 as m
 
 FWD_RTOL, GRAD_RTOL = 1e-7, 1e-6
 
@@ -79,7 +82,22 @@ register(Exercise(
              "b added before the tanh.",
         "shape": "h is (N, H): x (N, D) @ Wx (D, H) plus h_prev (N, H) @ Wh (H, H).",
         "error": "Check the shapes: x @ Wx needs x (N, D) and Wx (D, H).",
+        "cache": "The cache is fixed by the skeleton: (x, h_prev, Wx, Wh, h) with h the new "
+                 "hidden state (after tanh); rnn_step_backward reads it.",
+        "return": "Return h and the cache: return h, (x, h_prev, Wx, Wh, h).",
     },
+    cache=("x", "h_prev", "Wx", "Wh", "h"),
+    bugs=(
+        KnownBug("no bias", "The bias is missing: h = tanh(x @ Wx + h_prev @ Wh + b).",
+                 m.step_no_bias),
+        KnownBug("Wh transposed", "h_prev @ Wh, not h_prev @ Wh.T: row j of Wh holds the "
+                 "weights from unit j of h_prev.", m.step_wh_transposed),
+        KnownBug("no tanh", "Apply np.tanh to the pre-activation x @ Wx + h_prev @ Wh + b.",
+                 m.step_no_tanh),
+        KnownBug("cache holds the pre-activation", "The last cache entry must be h after "
+                 "the tanh (the backward computes tanh' as 1 - h**2), not the pre-activation.",
+                 m.step_caches_preactivation),
+    ),
 ))
 
 
@@ -101,7 +119,19 @@ register(Exercise(
              "h at h[:, t].",
         "shape": "h is (N, T, H): one hidden state per sequence and time step.",
         "error": "h0=None means zeros of shape (N, H); x[:, t] is the (N, D) input of step t.",
+        "cache": "The cache is (x, h0, Wx, Wh, h), with h the (N, T, H) array you filled and "
+                 "h0 the zeros when h0 was None; rnn_backward reads it.",
+        "return": "Return h and the cache: return h, (x, h0, Wx, Wh, h).",
     },
+    cache=("x", "h0", "Wx", "Wh", "h"),
+    bugs=(
+        KnownBug("h0 ignored", "Start from the given h0 (zeros only when h0 is None).",
+                 m.seq_ignores_h0),
+        KnownBug("h not carried", "Carry h: step t's h_prev is the h of step t-1, not h0 at "
+                 "every step.", m.seq_no_carry),
+        KnownBug("stores the previous h", "Store the new h at h[:, t] after computing the step, "
+                 "not the h_prev it started from.", m.seq_stores_previous),
+    ),
 ))
 
 
@@ -131,7 +161,19 @@ register(Exercise(
                    "loss, and zero on masked positions.",
         "shape": "dlogits has the shape of logits (N, T, V).",
         "error": "Subtract the max of each row before exp, so exp never overflows.",
+        "return": "Return the loss (a float) and dlogits (N, T, V): return loss, dlogits.",
     },
+    bugs=(
+        KnownBug("no max subtraction", "exp overflows for large logits: subtract each row's "
+                 "max first (shifted = logits - logits.max(axis=-1, keepdims=True)); softmax "
+                 "does not change.", m.ce_no_max_shift),
+        KnownBug("divides by N*T", "Divide by the number of counted positions, mask.sum(), not "
+                 "by N*T: padded positions are not predictions.", m.ce_divides_by_all),
+        KnownBug("gradient not masked", "dlogits must be zero on masked positions: multiply "
+                 "by mask[..., None].", m.ce_grad_not_masked),
+        KnownBug("gradient not scaled", "The loss is a mean, so dlogits is divided by the "
+                 "count too: (softmax - one_hot) * mask / count.", m.ce_grad_not_scaled),
+    ),
 ))
 
 
@@ -162,7 +204,22 @@ register(Exercise(
         "dWh": "dWh = h_prev.T @ da: the input of Wh is h_prev, not h.",
         "db": "db = da.sum(axis=0): b is added to every row of the batch.",
         "error": "The cache is (x, h_prev, Wx, Wh, h), as rnn_step_forward returns it.",
+        "return": "Return the five gradients as a tuple: return dx, dh_prev, dWx, dWh, db.",
     },
+    bugs=(
+        KnownBug("tanh' of h_prev", "The tanh derivative uses this step's output: "
+                 "da = dh * (1 - h**2), with h from the cache, not h_prev.",
+                 m.step_back_tanh_of_h_prev),
+        KnownBug("no tanh derivative", "Go through the tanh first: da = dh * (1 - h**2), then "
+                 "use da (not dh) in every product.", m.step_back_no_tanh_derivative),
+        KnownBug("dWh from h", "dWh = h_prev.T @ da: the input of Wh is h_prev, not h.",
+                 m.step_back_dWh_with_h),
+        KnownBug("dh_prev not transposed", "dh_prev = da @ Wh.T: the forward multiplies "
+                 "h_prev @ Wh, so the gradient goes back through Wh transposed.",
+                 m.step_back_dh_prev_not_transposed),
+        KnownBug("db is a mean", "db = da.sum(axis=0): b is added to every row, so its gradient "
+                 "sums the rows (the 1/N is already in dh).", m.step_back_db_mean),
+    ),
 ))
 
 
@@ -191,5 +248,15 @@ register(Exercise(
         "db": "Accumulate db over all steps.",
         "error": "The cache is (x, h0, Wx, Wh, h) with h (N, T, H); step t's cache is "
                  "(x[:, t], h_prev, Wx, Wh, h[:, t]).",
+        "return": "Return the five gradients as a tuple: return dx, dh0, dWx, dWh, db.",
     },
+    bugs=(
+        KnownBug("dh_next not added", "Step t gets dh[:, t] + dh_next: the loss at t and what "
+                 "step t+1 sent back through h_t.", m.bptt_no_dh_next),
+        KnownBug("gradients overwritten", "The weights are shared by every step: dWx += ..., "
+                 "dWh += ..., db += ... (with = only step 0's gradient is left).",
+                 m.bptt_overwrites),
+        KnownBug("h_prev is h", "Step t's h_prev is h[:, t-1] (h0 at t = 0), not h[:, t].",
+                 m.bptt_h_prev_is_h),
+    ),
 ))

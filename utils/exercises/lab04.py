@@ -2,6 +2,7 @@
 
     4.1 masked_cross_entropy   the mean cross-entropy over real (unpadded) positions, in torch
     4.2 SequenceGRU            the language model of the lab with nn.GRU in place of nn.LSTM
+    4.3 gru_step               one GRU step from tensor operations, checked against nn.GRU
 
 Everything runs in float64 on the CPU with weights that do not come from a random generator
 (linspace ramps), so the student's module and the reference see the same numbers whatever
@@ -12,8 +13,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from utils.checks import Case, Exercise, register
-from utils.torch_models import gru_lm, masked_cross_entropy
+from utils.checks import BadReturn, Case, Exercise, KnownBug, register
+from utils.exercises import mistakes_lab04 as m
+from utils.torch_models import gru_lm, gru_step_nn, masked_cross_entropy
 
 LAB = "04"
 
@@ -41,14 +43,52 @@ def loss_cases(rng):
     return cases
 
 
+def call_loss(fn, case, uses):
+    """fn on logits that require grad, as in training; then loss.backward(), as the lab does.
+
+    Returns the loss and dloss/dlogits, so a loss that is right in value but cut from the
+    graph (.item(), NumPy, a new tensor) fails here rather than in the training cell.
+    """
+    logits, targets, mask = case.args
+    logits = logits.detach().clone().requires_grad_(True)
+    loss = fn(logits, targets, mask)
+    if not isinstance(loss, torch.Tensor):
+        raise BadReturn(f"returned a {type(loss).__name__}, want a scalar torch tensor "
+                        f"(training calls loss.backward())")
+    if loss.ndim != 0:
+        raise BadReturn(f"returned a tensor of shape {tuple(loss.shape)}, want a scalar "
+                        f"(shape ()): the mean over the counted positions")
+    if not loss.requires_grad:
+        raise BadReturn("returned a tensor that does not require grad (cut from the graph), "
+                        "want one computed from logits with torch operations (training calls "
+                        "loss.backward())")
+    loss.backward()
+    grad = logits.grad if logits.grad is not None else torch.zeros_like(logits)
+    return loss.detach(), grad
+
+
 register(Exercise(
     name="masked_cross_entropy", lab=LAB, number="4.1",
-    reference=masked_cross_entropy, cases=loss_cases, outputs=("loss",),
+    reference=masked_cross_entropy, cases=loss_cases, outputs=("loss", "dlogits"), call=call_loss,
+    bugs=(
+        KnownBug("mean over all positions", "Average over the positions where mask is True "
+                 "only: (losses * m).sum() / m.sum(), not losses.mean() (which divides by N*T).",
+                 m.ce_mean_over_all),
+        KnownBug("cut from the graph", "Return the tensor itself, computed from logits with "
+                 "torch operations: no .item(), no NumPy, no torch.tensor(...) around a number; "
+                 "training calls loss.backward(), which needs the graph.", m.ce_item),
+        KnownBug("sum instead of mean", "Divide the masked sum by the number of counted "
+                 "positions, m.sum(): the loss is a mean per position.", m.ce_sum),
+    ),
     hints={
         "loss": "Average over the positions where mask is True only: divide the sum of the "
                 "masked per-position losses by mask.sum(), not by N*T. Use "
                 "F.cross_entropy(..., reduction='none') on logits reshaped to (N*T, V).",
         "shape": "Return one number: a scalar tensor (the mean), not the (N, T) losses.",
+        "dlogits": "The gradient follows from the loss: make the loss right and it is right too "
+                   "(mask the per-position losses, divide by mask.sum()).",
+        "return": "Return a scalar torch tensor computed from logits with torch operations "
+                  "(training calls loss.backward()).",
         "error": "F.cross_entropy expects the classes on axis 1: reshape logits (N, T, V) to "
                  "(N*T, V) and targets (N, T) to (N*T,).",
     },
@@ -112,5 +152,75 @@ register(Exercise(
                  "nn.Linear(H, V); one-hot inputs must be float: "
                  "F.one_hot(x, V).to(self.out.weight.dtype).",
     },
+    bugs=(
+        KnownBug("time-major GRU", "Create nn.GRU(V, H, batch_first=True): without batch_first "
+                 "the GRU reads axis 0 (the batch) as time.", m.GRUTimeMajor),
+        KnownBug("last step only", "Apply the output layer to EVERY step's hidden state: "
+                 "self.out(h) with h (N, T, H), not h[:, -1].", m.GRULastStepOnly),
+        KnownBug("no output layer", "forward returns logits: pass the GRU's hidden states "
+                 "(N, T, H) through self.out, nn.Linear(H, V).", m.GRUNoOutputLayer),
+    ),
     rtol=1e-9, atol=1e-12,
+))
+
+
+# ----------------------------------------------------------------------------- 4.3 GRU step
+
+
+def gru_step_cases(rng):
+    def ramp(lo, hi, *shape):
+        return np.linspace(lo, hi, int(np.prod(shape))).reshape(shape)
+
+    N, D, H = 2, 3, 4
+    cases = [Case((ramp(-0.6, 0.8, N, D), ramp(0.5, -0.4, N, H), ramp(-0.7, 0.6, 3 * H, D),
+                   ramp(0.4, -0.5, 3 * H, H), ramp(-0.3, 0.4, 3 * H), ramp(0.5, -0.2, 3 * H)),
+                  label="fixed fixture N=2, D=3, H=4")]
+    for N, D, H in [(3, 5, 2), (1, 2, 6)]:
+        cases.append(Case((rng.standard_normal((N, D)), rng.standard_normal((N, H)),
+                           rng.standard_normal((3 * H, D)) / np.sqrt(D),
+                           rng.standard_normal((3 * H, H)) / np.sqrt(H),
+                           0.5 * rng.standard_normal(3 * H), 0.5 * rng.standard_normal(3 * H)),
+                          label=f"random N={N}, D={D}, H={H}"))
+    return cases
+
+
+def call_gru_step(fn, case, uses):
+    """fn on float64 tensors (plain arrays in the case, so the grader can store them); returns
+    h and dL/dh_prev for L = sum(h * ramp), so a step cut from the graph fails here."""
+    x, h_prev, W_ih, W_hh, b_ih, b_hh = (torch.tensor(a, dtype=torch.float64) for a in case.args)
+    h_prev.requires_grad_(True)
+    h = fn(x, h_prev, W_ih, W_hh, b_ih, b_hh)
+    if not isinstance(h, torch.Tensor):
+        raise BadReturn(f"returned a {type(h).__name__}, want a torch tensor h (N, H)")
+    if tuple(h.shape) != tuple(h_prev.shape):
+        raise BadReturn(f"returned h of shape {tuple(h.shape)}, want (N, H) = {tuple(h_prev.shape)}")
+    if not h.requires_grad:
+        raise BadReturn("returned a tensor cut from the graph (no grad), want h computed with "
+                        "torch operations")
+    weights = torch.linspace(-1.0, 1.0, h.numel(), dtype=torch.float64).reshape(h.shape)
+    (h * weights).sum().backward()
+    return h.detach(), h_prev.grad
+
+
+register(Exercise(
+    name="gru_step", lab=LAB, number="4.3",
+    reference=gru_step_nn, cases=gru_step_cases, outputs=("h", "dh_prev"), call=call_gru_step,
+    hints={
+        "h": "r = sigmoid(x W_ir^T + b_ir + h W_hr^T + b_hr), z likewise, "
+             "n = tanh(x W_in^T + b_in + r * (h W_hn^T + b_hn)), h' = (1 - z) * n + z * h; "
+             "the blocks of W_ih, W_hh, b_ih, b_hh are in the order r, z, n.",
+        "dh_prev": "Use only torch operations on the given tensors (no .detach(), no NumPy), so "
+                   "autograd can differentiate the step.",
+        "error": "The weights are in nn.GRU's layout: W_ih (3H, D), so x @ W_ih.T is (N, 3H).",
+    },
+    bugs=(
+        KnownBug("b_hn outside r", "In n, r multiplies the WHOLE recurrent part including its "
+                 "bias: tanh(x W_in^T + b_in + r * (h W_hn^T + b_hn)) (torch's GRU, unlike the "
+                 "original paper).", m.gru_bias_outside_r),
+        KnownBug("z and 1 - z swapped", "h' = (1 - z) * n + z * h_prev: z is how much of the OLD "
+                 "state is kept.", m.gru_z_swapped),
+        KnownBug("gate order z, r, n", "nn.GRU stores the blocks in the order r, z, n: r is "
+                 "rows [0:H] of W_ih, z rows [H:2H], n rows [2H:3H].", m.gru_order_zrn),
+    ),
+    rtol=1e-10, atol=1e-12,
 ))
