@@ -16,7 +16,9 @@ import pytest
 import torch
 
 from utils import layers as L
-from utils.gradcheck import compare_gradients, example_inputs, torch_lstm, torch_lstm_step
+from utils.gradcheck import LAYERS as GRADCHECK_LAYERS
+from utils.gradcheck import (OUTPUT_NAMES, compare_gradients, example_inputs, torch_lstm,
+                             torch_lstm_step)
 from utils.models import SequenceModel
 from utils.optim import SGD, clip_grad_norm, clip_grad_value
 
@@ -24,14 +26,9 @@ EPS64 = np.finfo(np.float64).eps
 
 # ----------------------------------------------------------------------------- 1. aliasing
 
-# layer -> (forward, backward, number of outputs)
-LAYERS = {
-    "rnn_step": (L.rnn_step_forward, L.rnn_step_backward, 1),
-    "rnn": (L.rnn_forward, L.rnn_backward, 1),
-    "lstm_step": (L.lstm_step_forward, L.lstm_step_backward, 2),
-    "lstm": (L.lstm_forward, L.lstm_backward, 1),
-    "affine": (L.affine_forward, L.affine_backward, 1),
-}
+# layer -> (forward, backward, number of outputs), from the registry of utils.gradcheck
+LAYERS = {name: (getattr(L, fwd), getattr(L, bwd), len(OUTPUT_NAMES[name]))
+          for name, (fwd, bwd, _) in GRADCHECK_LAYERS.items() if bwd is not None}
 
 
 @pytest.mark.parametrize("N,T", [(1, 1), (1, 3), (3, 1), (3, 3)])
