@@ -16,23 +16,8 @@ if [ -x "$CHROMIUM" ]; then
     exit 0
 fi
 [ "$CHROMIUM" = /usr/bin/chromium ] || die "CHROMIUM_PATH=$CHROMIUM is not an executable file."
-command -v apt-get >/dev/null 2>&1 \
-    || die "Chromium is not installed and there is no apt-get to install it: install Chromium and set CHROMIUM_PATH=/path/to/chromium."
-
-SUDO=()
-if [ "$(id -u)" != 0 ]; then
-    if command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
-        SUDO=(sudo -n)
-    else
-        die "Chromium is not installed and installing it needs root (not root, no passwordless sudo). Run as root: apt-get update && apt-get install -y --no-install-recommends chromium"
-    fi
-fi
-
-say "installing Debian's chromium with apt-get (needs root; about a minute)"
-"${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -qq \
-    || die "apt-get update failed (see above)."
-"${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null \
-    || die "apt-get install chromium failed (see above)."
+source "$(dirname "${BASH_SOURCE[0]}")/_apt.sh"
+apt_install chromium "Debian's chromium (about a minute)"
 # Ubuntu's 'chromium' package is only a stub for a snap, which gives no /usr/bin/chromium.
 [ -x "$CHROMIUM" ] || die "apt-get installed 'chromium' but $CHROMIUM does not exist (Ubuntu's package is a snap stub; use Debian, or set CHROMIUM_PATH)."
 say "installed $CHROMIUM ($("$CHROMIUM" --version 2>/dev/null || echo 'version unknown'))"
