@@ -13,18 +13,15 @@ import torch
 import torch.nn.functional as F
 
 from utils import layers as L
-from utils.gradcheck import TORCH_REFERENCES, example_inputs, rel_error
+from utils.gradcheck import LAYERS, OUTPUT_NAMES, TORCH_REFERENCES, example_inputs, rel_error
 from utils.torch_bridge import linear_to_torch, lstm_to_torch, rnn_to_torch
 
 TOL = 1e-10
 
-LAYER_FUNCS = {
-    "rnn_step": (L.rnn_step_forward, L.rnn_step_backward, 1),
-    "lstm_step": (L.lstm_step_forward, L.lstm_step_backward, 2),
-    "rnn": (L.rnn_forward, L.rnn_backward, 1),
-    "lstm": (L.lstm_forward, L.lstm_backward, 1),
-    "affine": (L.affine_forward, L.affine_backward, 1),
-}
+# Every layer that utils.gradcheck registers with a backward, read from its registry so that a
+# layer added there is tested here too: name -> (forward, backward, number of forward outputs).
+LAYER_FUNCS = {name: (getattr(L, fwd), getattr(L, bwd), len(OUTPUT_NAMES[name]))
+               for name, (fwd, bwd, _) in LAYERS.items() if bwd is not None}
 
 
 def torch_leaves(inputs):
