@@ -211,3 +211,22 @@ def digits_in_order(source: str) -> str:
     formats that write the year, month and day in that order, with all their digits)."""
     digits = "".join(c for c in source if c.isdigit())[:8].ljust(8, "0")
     return f"{digits[:4]}-{digits[4:6]}-{digits[6:8]}"
+
+
+LENGTH_BINS = (0, 10, 14, 18, 22, 100)   # source length bins [lo, hi), characters
+
+
+def length_bin_labels(bins=LENGTH_BINS):
+    """['0-9', '10-13', ...] for the bins [lo, hi)."""
+    return [f"{lo}-{hi - 1}" if hi < 100 else f"{lo}+" for lo, hi in zip(bins, bins[1:])]
+
+
+def exact_by_length(predicted, pairs: DatePairs, bins=LENGTH_BINS) -> dict:
+    """{bin label: {"n": examples, "exact": exact match or None}} by source length."""
+    lengths = np.array([len(s) for s in pairs.sources])
+    hits = np.array([p == t for p, t in zip(predicted, pairs.targets)])
+    out = {}
+    for label, lo, hi in zip(length_bin_labels(bins), bins, bins[1:]):
+        sel = (lengths >= lo) & (lengths < hi)
+        out[label] = {"n": int(sel.sum()), "exact": float(hits[sel].mean()) if sel.any() else None}
+    return out

@@ -198,10 +198,17 @@ def _ramp_decoder(V, E=3, H=4):
     return dec
 
 
+def _no_step(*args, **kwargs):
+    raise RuntimeError("decoder_step must compute the step from dec.embed, dec.attention, "
+                       "dec.cell and dec.out, not call dec.step")
+
+
 def call_decoder_step(fn, case, uses):
-    """fn on a small float64 Decoder (E=3, H=4) with ramp weights; returns logits, h, weights."""
+    """fn on a small float64 Decoder (E=3, H=4) with ramp weights, whose own step method is
+    hidden; returns logits, h, weights."""
     V, y_prev, h_prev, enc_out, mask = case.args
     dec = _ramp_decoder(V)
+    dec.step = _no_step
     out = fn(dec, torch.tensor(y_prev, dtype=torch.long), torch.tensor(h_prev),
              torch.tensor(enc_out), torch.tensor(mask))
     if not isinstance(out, (tuple, list)) or len(out) != 3:
@@ -212,7 +219,12 @@ def call_decoder_step(fn, case, uses):
 
 
 def decoder_step_reference(dec, y_prev, h_prev, enc_out, mask):
-    return dec.step(y_prev, h_prev, enc_out, mask)
+    """Bahdanau's order: attend with h_prev, then the cell on [embedding, context], then the
+    output layer on [h, context]. Returns logits (N, V), h (N, H), weights (N, S)."""
+    emb = dec.embed(y_prev)
+    context, weights = dec.attention(h_prev, enc_out, mask)
+    h = dec.cell(torch.cat([emb, context], dim=-1), h_prev)
+    return dec.out(torch.cat([h, context], dim=-1)), h, weights
 
 
 register(Exercise(
