@@ -16,6 +16,8 @@ the decoder reads the first 11 and predicts the last 11), E embedding, H hidden 
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -24,6 +26,7 @@ from torch import nn
 from utils.attention import AdditiveAttention, DotAttention
 from utils.dates import BOS_ID, EOS_ID, SOURCE_VOCAB, TARGET_LEN, TARGET_VOCAB
 
+DATA_DIR = Path(__file__).resolve().parent.parent / "data"   # the checkpoints and figures of the lab
 ATTENTIONS = {"additive": AdditiveAttention, "dot": DotAttention, "none": None}
 
 
