@@ -227,3 +227,12 @@ def test_checkpoint_round_trip(tmp_path):
     again = seq2seq.load(tmp_path / "m.pt")
     srcs = ["25.06.09", "June 25, 2009"]
     assert seq2seq.translate(model, srcs) == seq2seq.translate(again, srcs)
+
+
+def test_model_and_search_reject_bad_settings():
+    with pytest.raises(ValueError, match="attention must be one of"):
+        seq2seq.Seq2Seq(attention="bahdanau")
+    with pytest.raises(ValueError, match="H must be even"):
+        seq2seq.Seq2Seq(H=63)
+    with pytest.raises(ValueError, match="beam_size and max_len"):
+        beam.beam_search(_toy_step(np.zeros((3, 3))), np.array(0.0), 0, 1, beam_size=0)
