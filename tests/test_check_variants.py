@@ -71,12 +71,65 @@ def masked_ce_by_hand(logits, targets, mask):
     return -(picked * mask).sum() / mask.sum()
 
 
+def masked_softmax_np_loops(scores, mask):
+    out = np.zeros_like(scores, dtype=float)
+    for n in range(scores.shape[0]):                           # one row at a time
+        real = scores[n][mask[n]]
+        if real.size:
+            e = np.exp(real - real.max())
+            out[n][mask[n]] = e / e.sum()
+    return out
+
+
+def masked_softmax_large_negative(scores, mask):
+    return torch.softmax(scores.masked_fill(~mask, -1e9), dim=-1) * mask   # uniform then zeroed
+
+
+def additive_attention_loops(query, keys, mask, Wq, Wk, v):
+    N, S, _ = keys.shape
+    scores = np.array([[v @ np.tanh(query[n] @ Wq + keys[n, s] @ Wk) for s in range(S)] for n in range(N)])
+    scores = np.where(mask, scores, -1e300)
+    w = np.exp(scores - scores.max(axis=1, keepdims=True)) * mask
+    w = w / w.sum(axis=1, keepdims=True)
+    return [np.sum(w[..., None] * keys, axis=1), w]
+
+
+def decoder_step_split_cat(dec, y_prev, h_prev, enc_out, mask):
+    context, weights = dec.attention(h_prev, enc_out, mask)
+    h = dec.cell(torch.cat((dec.embed(y_prev), context), 1), h_prev)
+    W, b = dec.out.weight, dec.out.bias
+    H = h.shape[1]
+    return h @ W[:, :H].T + context @ W[:, H:].T + b, h, weights      # the linear layer split in two
+
+
+def beam_search_heap(step, state, bos, eos, beam_size=3, max_len=12, alpha=1.0):
+    import heapq
+    live = [(0.0, [], np.asarray(state))]
+    done = []
+    for _ in range(max_len):
+        tokens = np.array([s[-1] if s else bos for _, s, _ in live])
+        logp, new = step(tokens, np.stack([st for _, _, st in live]))
+        cands = [(lp + logp[i, v], s + [v], i) for i, (lp, s, _) in enumerate(live) for v in range(logp.shape[1])]
+        top = heapq.nlargest(beam_size, cands, key=lambda c: c[0])
+        done += [(lp, s) for lp, s, _ in top if s[-1] == eos]
+        live = [(lp, s, new[i]) for lp, s, i in top if s[-1] != eos]
+        if not live:
+            break
+    lp, s = max(done + [(lp, s) for lp, s, _ in live], key=lambda c: c[0] / len(c[1]) ** alpha)
+    return np.array(s), lp / len(s) ** alpha
+
+
 VARIANTS = [
     ("rnn_step_forward", rnn_step_einsum),
     ("rnn_forward", rnn_forward_loops),
     ("lstm_step_forward", lstm_step_separate_gates_float32),
     ("lstm_step_backward", lstm_step_backward_list),
     ("masked_cross_entropy", masked_ce_by_hand),
+    ("masked_softmax_np", masked_softmax_np_loops),
+    ("masked_softmax", masked_softmax_large_negative),
+    ("additive_attention", additive_attention_loops),
+    ("decoder_step", decoder_step_split_cat),
+    ("beam_search", beam_search_heap),
 ]
 
 

@@ -475,3 +475,37 @@ def test_lab02_correct_partial_untouched_and_reference(tmp_path):
     lost = float(first.points) + sum(float(ex.points) for ex in exercises if ex.name in callers)
     assert float(rows["calls_reference"]["total"]) == top - lost, rows["calls_reference"]
     assert f"calls-reference:{first.name}" in rows["calls_reference"]["flags"]
+
+
+LAB07 = sorted((REPO / "solutions").glob("07_*.ipynb"))
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not LAB07, reason="solutions/07_*.ipynb is not written yet")
+def test_lab07_correct_partial_untouched_and_a_known_mistake(tmp_path):
+    """Lab 07's exercises build torch models inside their `call` from plain-data cases; in the
+    sandbox the models still work without the removed references."""
+    exercises = scoring.lab_exercises("07")
+    assert [ex.name for ex in exercises] == ["masked_softmax_np", "masked_softmax", "additive_attention",
+                                             "decoder_step", "beam_search"]
+    base = Submission.from_solution(LAB07[0])
+    subs = tmp_path / "subs"
+    subs.mkdir()
+    base.copy().solve_all().write(subs / "correct.ipynb")
+    base.copy().write(subs / "untouched.ipynb")
+    base.copy().solve("decoder_step").write(subs / "partly.ipynb")
+    base.copy().solve_all().set_exercise("beam_search", (
+        "from utils.exercises.mistakes_lab07 import beam_no_length_norm\n\n"
+        "def beam_search(step, state, bos, eos, beam_size=3, max_len=12, alpha=1.0):\n"
+        "    return beam_no_length_norm(step, state, bos, eos, beam_size, max_len, alpha)\n")).write(
+        subs / "no_length_norm.ipynb")
+    limits = sandbox.Limits(notebook_timeout=180, cell_timeout=60, exercise_timeout=30)
+    ctx = batch.Context(lab="07", exercises=exercises, limits=limits, solution=LAB07[0], seed=7)
+    batch.grade_folder(subs, tmp_path / "out", ctx, jobs=2, log=lambda *a: None)
+    rows = _rows(tmp_path / "out" / "grades.csv")
+    top = sum(float(ex.points) for ex in exercises)
+    assert float(rows["correct"]["total"]) == top and rows["correct"]["status"] == "ok", rows["correct"]
+    assert float(rows["untouched"]["total"]) == 0, rows["untouched"]
+    assert float(rows["partly"]["total"]) == 1 and float(rows["partly"]["decoder_step"]) == 1, rows["partly"]
+    assert float(rows["no_length_norm"]["beam_search"]) == 0, rows["no_length_norm"]
+    assert float(rows["no_length_norm"]["total"]) == top - 1, rows["no_length_norm"]
