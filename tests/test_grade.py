@@ -505,6 +505,8 @@ def test_lab07_correct_partial_untouched_and_a_known_mistake(tmp_path):
     rows = _rows(tmp_path / "out" / "grades.csv")
     top = sum(float(ex.points) for ex in exercises)
     assert float(rows["correct"]["total"]) == top and rows["correct"]["status"] == "ok", rows["correct"]
+    # The lab's cells load checkpoints from data/ through utils: a correct notebook runs cleanly.
+    assert "cell-errors" not in rows["correct"]["flags"], rows["correct"]
     assert float(rows["untouched"]["total"]) == 0, rows["untouched"]
     assert float(rows["partly"]["total"]) == 1 and float(rows["partly"]["decoder_step"]) == 1, rows["partly"]
     assert float(rows["no_length_norm"]["beam_search"]) == 0, rows["no_length_norm"]

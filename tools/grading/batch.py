@@ -301,7 +301,7 @@ def grade_folder(folder: Path, out: Path, ctx: Context, jobs: int = 2, log=print
     cpu = 0.0
     try:
         if view is not None:
-            runner = sandbox.Runner(view, ctx.limits, REPO / "data", sandboxed=ctx.sandboxed)
+            runner = sandbox.Runner(view, ctx.limits, sandboxed=ctx.sandboxed)
             why = sandbox.unavailable(runner) if ctx.sandboxed else ""
             if why:
                 raise ValueError(f"the sandbox cannot run here: {why}. Grading runs student code; "

@@ -146,13 +146,12 @@ def _reachable_by_others(path: Path) -> bool:
 class Runner:
     """Builds and runs the sandbox command for one grading run.
 
-    view: the folder from ``stage.build`` (its ``mnt/`` subfolder is used for remounts);
-    data: a folder mounted read-only at ``/tmp/work/data`` (or None)."""
+    view: the folder from ``stage.build`` (its ``mnt/`` subfolder is used for remounts; its
+    ``lib/data`` appears as ``data/`` beside the child's working folder, as in the repository)."""
 
-    def __init__(self, view: Path, limits: Limits, data: Path | None = None, sandboxed: bool = True):
+    def __init__(self, view: Path, limits: Limits, sandboxed: bool = True):
         self.view = Path(view)
         self.limits = limits
-        self.data = Path(data) if data is not None and Path(data).is_dir() else None
         self.sandboxed = sandboxed
         self.mode = "bwrap" if sandboxed else "unsandboxed"
         self.python, self.folders = interpreter()
@@ -166,14 +165,12 @@ class Runner:
                     str(self.view / "lib")]
         root = os.geteuid() == 0
         binds, remounts = [], []
-        for i, folder in enumerate([*self.folders, self.view]
-                                   + ([self.data] if self.data else [])):
+        for i, folder in enumerate([*self.folders, self.view]):
             src = folder
             if root and not _reachable_by_others(folder):
                 src = self.view / "mnt" / str(i)
                 remounts += [str(folder), str(src)]
-            dest = (VIEW_MOUNT if folder == self.view else
-                    "/tmp/work/data" if folder == self.data else str(folder))
+            dest = VIEW_MOUNT if folder == self.view else str(folder)
             binds += ["--ro-bind", str(src), dest]
         tmpfs = self.limits.tmpfs_mb * 2**20
         bw = ["bwrap", "--unshare-all", "--unshare-user", "--disable-userns", "--die-with-parent",
@@ -187,7 +184,8 @@ class Runner:
         for f in ("/etc/ld.so.cache", "/etc/alternatives", "/etc/localtime", "/etc/fonts"):
             bw += ["--ro-bind-try", f, f]
         bw += ["--proc", "/proc", "--dev", "/dev", "--size", str(tmpfs), "--tmpfs", "/tmp",
-               "--dir", WORK, "--dir", "/tmp/home", *binds, "--chdir", WORK, "--clearenv"]
+               "--dir", WORK, "--dir", "/tmp/home", *binds,
+               "--symlink", f"{VIEW_MOUNT}/lib/data", "/tmp/work/data", "--chdir", WORK, "--clearenv"]
         for k, v in child_env("/tmp/home").items():
             bw += ["--setenv", k, v]
         bw += ["--", self.python, "-I", "-B", f"{VIEW_MOUNT}/grader/child.py", f"{VIEW_MOUNT}/lib"]
@@ -216,8 +214,8 @@ class Runner:
                 cwd = Path(tmp) / "work" / "notebooks"
                 home.mkdir()
                 cwd.mkdir(parents=True)
-                if self.data:
-                    (Path(tmp) / "work" / "data").symlink_to(self.data)
+                if (self.view / "lib" / "data").is_dir():
+                    (Path(tmp) / "work" / "data").symlink_to(self.view / "lib" / "data")
                 env = child_env(str(home))
             return self._run(self.command(), task, timeout, cwd, env)
 

@@ -1,7 +1,9 @@
 """The read-only grading view a sandbox sees at ``/grader``, built once per grading run.
 
     <view>/grader/   child.py, cases_io.py, labs.py  (the program that runs the notebook)
-    <view>/lib/      utils/ (the repository's .py files only) and the extra exercise modules
+    <view>/lib/      utils/ (the repository's .py files only), the extra exercise modules and
+                     data/ (a copy of the repository's: the corpus and checkpoints that utils
+                     finds at ``utils/../data``, as in the repository)
     <view>/mnt/      empty mount points (see ``sandbox``)
     <view>/mpl/      matplotlib's font list, built once here: each child copies it into its
                      own config folder instead of scanning the fonts again (seconds each)
@@ -136,6 +138,8 @@ def build(repo: Path, exercises, extra_modules=()) -> Path:
             if dest in by_file:
                 text = _stub_source(text, by_file[dest])
             dest.write_text(text, encoding="utf-8")
+        if (repo / "data").is_dir():
+            shutil.copytree(repo / "data", lib / "data")
         _font_cache(view / "mpl")
         for d in [view, *view.rglob("*")]:
             os.chmod(d, 0o755 if d.is_dir() else 0o644)
