@@ -373,6 +373,9 @@ def test_static_scan_finds_reference_use_through_aliases():
     assert submission.scan(cells(alias), ex)["calls_reference"] == {FORWARD}
     own = "def toy_affine_forward(x, w, b):\n    return x @ w + b, (x, w)\n"
     assert submission.scan(cells(own), ex) == {"calls_reference": set(), "suspicious": []}
+    private = ("from utils.attention import _attention_softmax as sm\n"
+               "def toy_affine_forward(x, w, b):\n    return sm(x @ w + b, None), (x, w)\n")
+    assert submission.scan(cells(private), ex)["suspicious"] == ["utils.attention._attention_softmax"]
 
 
 def test_binds_ignores_the_check_line():

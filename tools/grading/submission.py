@@ -205,6 +205,12 @@ def _dotted(node, table) -> str | None:
     return ".".join([table[node.id], *reversed(parts)])
 
 
+def _private_course_name(path: str) -> bool:
+    """True for a private name of the course's library, e.g. 'utils.attention._softmax'."""
+    parts = path.split(".")
+    return parts[0] == "utils" and any(p.startswith("_") and not p.startswith("__") for p in parts[1:])
+
+
 def scan(cells, exercises) -> dict:
     """{"calls_reference": {exercise name, ...}, "suspicious": [words]} from the source.
 
@@ -238,6 +244,10 @@ def scan(cells, exercises) -> dict:
                         path = _dotted(sub, local)
                         if path is not None and path == ref_paths[node.name]:
                             calls.add(node.name)
+                        elif path is not None and _private_course_name(path):
+                            # The sandbox keeps private helpers (the models need them), so a
+                            # graded function that calls one is left to the instructor.
+                            suspicious.add(path)
             if isinstance(node, ast.Attribute) and node.attr in _SUSPICIOUS_ATTRS:
                 suspicious.add(node.attr)
             elif isinstance(node, ast.Name) and node.id in _SUSPICIOUS_NAMES:
