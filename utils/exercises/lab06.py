@@ -11,14 +11,16 @@ utils/free_running.py. Models are built inside the checks in float64 with weight
 come from a random generator (linspace ramps), so the student's code and the reference see the
 same numbers. Cases hold plain NumPy arrays (the grader sends them to another process); the
 calls turn them into tensors. Each exercise compares several outputs, so that each known mistake is reported
-on its own output with its own hint (tests/test_lab06.py lists the mistakes).
+on its own output with its own hint; the catalogue of known mistakes is
+utils/exercises/mistakes_lab06.py (asserted in tests/test_known_bugs.py).
 """
 
 import numpy as np
 import torch
 from torch import nn
 
-from utils.checks import Case, Exercise, register
+from utils.checks import Case, Exercise, KnownBug, register
+from utils.exercises import mistakes_lab06 as m
 from utils.free_running import SineRNN, free_run, scheduled_sampling_loss
 from utils.packing import last_real_state
 from utils.rnn_init import orthogonal_from_gaussian
@@ -90,6 +92,22 @@ register(Exercise(
                  "state)): without it the second backward reaches into the graph of the first "
                  "chunk, which backward() has already freed.",
     },
+    bugs=(
+        KnownBug("state not detached", "Detach the carried state before the next chunk reads "
+                 "it (state = tuple(s.detach() for s in state)): without it the second "
+                 "backward reaches into the first chunk's graph, which backward() has already "
+                 "freed (and would cost more with every chunk).", m.tbptt_no_detach),
+        KnownBug("state reset every chunk", "Set state = None once, BEFORE the loop, and feed "
+                 "each chunk's final state into the next: a fresh None per chunk is lab 05's "
+                 "random-window training, every chunk from a zero state.",
+                 m.tbptt_state_reset_every_chunk),
+        KnownBug("cell state not carried", "An LSTM's state is the pair (h, c): carry and "
+                 "detach both. Resetting c to zeros throws away the memory the LSTM keeps in "
+                 "its cell.", m.tbptt_cell_state_not_carried),
+        KnownBug("no zero_grad", "Call optimizer.zero_grad() before each loss.backward(): "
+                 "gradients ADD UP across backward calls, so each step also used the earlier "
+                 "chunks' gradients.", m.tbptt_no_zero_grad),
+    ),
     rtol=1e-8, atol=1e-10,
 ))
 
@@ -128,6 +146,19 @@ register(Exercise(
              "by np.sign(R[j, j]) (broadcast Q * np.sign(np.diag(R))), and do not transpose it.",
         "shape": "Return an (H, H) matrix, the shape of A.",
     },
+    bugs=(
+        KnownBug("no sign fix", "Q from np.linalg.qr is orthogonal but not unique (nor uniformly "
+                 "distributed): multiply column j by np.sign(R[j, j]), Q * np.sign(np.diag(R)).",
+                 m.orthogonal_no_sign_fix),
+        KnownBug("transposed", "Return Q (times the signs and the gain) as it is, not its "
+                 "transpose: Q.T is orthogonal too, but it is not the matrix the recipe (and "
+                 "torch.nn.init.orthogonal_) gives.", m.orthogonal_transposed),
+        KnownBug("gain forgotten", "Multiply by gain at the end: every singular value of the "
+                 "result must be gain, not 1.", m.orthogonal_gain_forgotten),
+        KnownBug("signs on the rows", "The sign of R[j, j] belongs to COLUMN j of Q: "
+                 "Q * np.sign(np.diag(R)) broadcasts over the columns; "
+                 "np.sign(np.diag(R))[:, None] * Q flips rows.", m.orthogonal_signs_on_rows),
+    ),
     rtol=1e-9, atol=1e-12,
 ))
 
@@ -162,6 +193,20 @@ register(Exercise(
         "error": "The last real step of a sequence of length l is l - 1 (indices start at 0); "
                  "index with int64 tensors.",
     },
+    bugs=(
+        KnownBug("padded last column", "h[:, -1] is the state after the padding too. Take "
+                 "h[n, lengths[n] - 1] for each n: h[torch.arange(N), lengths - 1].",
+                 m.last_state_padded_column),
+        KnownBug("off by one", "A sequence of length l ends at index l - 1 (indices start at "
+                 "0): h[torch.arange(N), lengths] runs past the end of a full-length sequence.",
+                 m.last_state_off_by_one),
+        KnownBug("no batch index", "h[:, lengths - 1] takes every sequence at every length, "
+                 "(N, N, H): pair each row with its own length, h[torch.arange(N), lengths - 1].",
+                 m.last_state_no_batch_index),
+        KnownBug("gather index not expanded", "h.gather(1, idx) needs idx of shape (N, 1, H): "
+                 "expand (lengths - 1).view(-1, 1, 1) over the H units, or it gathers unit 0 "
+                 "only.", m.last_state_gather_not_expanded),
+    ),
     rtol=1e-12, atol=1e-12,
 ))
 
@@ -198,6 +243,22 @@ register(Exercise(
                 "by the previous call: model(value, state). A state of None restarts from zero.",
         "shape": "Return (N, steps): the generated values only, without the prompt.",
     },
+    bugs=(
+        KnownBug("last prompt value read twice", "model(prompt) has already read the last "
+                 "prompt value: its prediction pred[:, -1:] is the first generated value. "
+                 "Reading prompt[:, -1:] again steps the model once too often.",
+                 m.free_run_prompt_end_read_twice),
+        KnownBug("state restarted", "Pass the state returned by the previous call on: "
+                 "model(value, state). With None each step starts from zero and forgets the "
+                 "prompt.", m.free_run_state_restarted),
+        KnownBug("prediction not fed back", "Feed each PREDICTION back in as the next input, "
+                 "model(value, state); feeding the last true value again and again is not "
+                 "free running (and is not available beyond the prompt).",
+                 m.free_run_truth_fed_instead),
+        KnownBug("prompt value returned", "Return the `steps` generated values only, (N, "
+                 "steps): the last prompt value is not a prediction.",
+                 m.free_run_prompt_value_returned),
+    ),
     rtol=1e-9, atol=1e-12,
 ))
 
@@ -243,5 +304,20 @@ register(Exercise(
         "shape": "Return one number, the mean over all N (T - 1) squared errors.",
         "error": "Run the model one step at a time, model(inp[:, None], state), carrying the state.",
     },
+    bugs=(
+        KnownBug("probability inverted", "use_model[:, t - 1] True means FEED BACK the "
+                 "previous prediction; False means read the true y[:, t]. The roles are "
+                 "swapped.", m.scheduled_inverted),
+        KnownBug("fed-back value not detached", "The loss is right but the gradient is not: "
+                 "detach the fed-back prediction (prev.detach()), so it acts as an input, like "
+                 "a teacher-forced value.", m.scheduled_not_detached),
+        KnownBug("one decision for the whole batch", "Each sequence has its own coin: "
+                 "torch.where(use_model[:, t - 1], prev, y[:, t]) chooses per row; one row's "
+                 "choice must not decide for the whole batch.",
+                 m.scheduled_shared_across_batch),
+        KnownBug("targets not shifted", "Prediction t is of the NEXT value: compare the T - 1 "
+                 "predictions with y[:, 1:], not with the inputs y[:, :-1].",
+                 m.scheduled_targets_not_shifted),
+    ),
     rtol=1e-8, atol=1e-12,
 ))
