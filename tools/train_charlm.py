@@ -31,8 +31,9 @@ import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
 from utils.charlm import CharLSTM, baselines, bits_per_char, evaluate, perplexity, save_checkpoint  # noqa: E402
-from utils.corpus import load_corpus, sample_batch  # noqa: E402
+from utils.corpus import load_corpus  # noqa: E402
 from utils.ngram import fit_kneser_ney  # noqa: E402
+from utils.tbptt import detach_state, sequential_chunks  # noqa: E402
 
 
 # Size of the validation subset whose loss is also recorded (tests/test_charlm.py checks it).
@@ -51,6 +52,8 @@ def parse_args(argv=None):
     p.add_argument("--lr", type=float, default=3e-3, help="peak Adam learning rate")
     p.add_argument("--warmup", type=int, default=100, help="linear warm-up steps")
     p.add_argument("--min-lr-frac", type=float, default=0.05, help="final lr as a fraction of --lr")
+    p.add_argument("--weight-decay", type=float, default=0.0,
+                   help="AdamW decoupled weight decay of the weight matrices (not biases)")
     p.add_argument("--clip", type=float, default=1.0, help="max global gradient norm")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=1,
@@ -67,6 +70,22 @@ def lr_at(step: int, args) -> float:
         return args.lr * (step + 1) / args.warmup
     progress = (step - args.warmup) / max(1, args.steps - args.warmup)
     return args.lr * (args.min_lr_frac + (1 - args.min_lr_frac) * 0.5 * (1 + math.cos(math.pi * progress)))
+
+
+def stateful_batches(ids: np.ndarray, N: int, T: int, rng: np.random.Generator):
+    """Endless (x (N, T), y (N, T), new_epoch) batches of stateful truncated BPTT (lab 06).
+
+    Each epoch cuts the training text, from a random offset in [0, T), into N contiguous
+    streams (utils.tbptt.sequential_chunks) and reads them left to right, T characters at a
+    time: row n of one batch continues row n of the previous one, so the state is carried.
+    new_epoch is True on the first batch of an epoch, where the streams jump to other text and
+    the state must start again from zero. The random offset moves the batch boundaries (where
+    the gradient is truncated) from one epoch to the next.
+    """
+    while True:
+        x_rows, y_rows = sequential_chunks(ids[int(rng.integers(0, T)):], N, T)     # (N, L) each
+        for k, start in enumerate(range(0, x_rows.shape[1], T)):
+            yield x_rows[:, start:start + T], y_rows[:, start:start + T], k == 0
 
 
 def measure(model, corpus) -> dict:
@@ -99,18 +118,26 @@ def main(argv=None) -> dict:
     V = len(corpus.vocab)
     model = CharLSTM(V, E=args.embed, H=args.hidden, layers=args.layers, dropout=args.dropout)
     n_params = sum(p.numel() for p in model.parameters())
-    opt = torch.optim.Adam(model.parameters(), lr=args.lr)
+    # Decay the weight matrices only: biases (the LSTM's forget-gate bias among them) stay free.
+    decay = [p for p in model.parameters() if p.dim() >= 2]
+    no_decay = [p for p in model.parameters() if p.dim() < 2]
+    opt = torch.optim.AdamW([{"params": decay, "weight_decay": args.weight_decay},
+                             {"params": no_decay, "weight_decay": 0.0}], lr=args.lr)
     print(f"corpus: {corpus}; model: {n_params:,} parameters; {args.steps} steps of "
           f"{args.batch}x{args.seq} characters on {args.threads} threads", flush=True)
 
     history = {"step": [], "train": [], "val_step": [], "val": []}
     t0, cpu0 = time.perf_counter(), time.process_time()
-    running = None
+    running, state = None, None
+    batches = stateful_batches(corpus.train_ids, args.batch, args.seq, rng)
     for step in range(args.steps):
         for group in opt.param_groups:
             group["lr"] = lr_at(step, args)
-        x, y = sample_batch(corpus.train_ids, args.batch, args.seq, rng)
-        logits, _ = model(torch.from_numpy(x))
+        x, y, new_epoch = next(batches)
+        # The state of the previous batch, detached: the forward pass goes on from where the
+        # streams stopped, the backward pass stops at the batch boundary (T steps back).
+        state = None if new_epoch else detach_state(state)
+        logits, state = model(torch.from_numpy(x), state)
         loss = F.cross_entropy(logits.reshape(-1, V), torch.from_numpy(y).reshape(-1))
         opt.zero_grad(set_to_none=True)
         loss.backward()
