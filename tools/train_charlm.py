@@ -5,13 +5,23 @@
 
 Seeded and CPU-only: a 2-layer LSTM of 256 units (0.9 M parameters) trained for 1500 steps of
 32 x 128 characters (about 6 passes over the training text) with Adam, a warm-up and a cosine
-decay, gradient-norm clipping at 1 and dropout 0.1. The budget is a number of steps, not seconds,
-so the result does not depend on the machine's speed, only the time taken does: about 10 minutes
-of one core (the run uses one thread by default; --threads 2 is a little faster on an idle
-machine, and gives slightly different weights). The validation loss is measured on the whole
-validation split (the last 10% of data/tinyshakespeare.txt) and written, with the config, the
-wall-clock and CPU time, to data/charlm.json next to the checkpoint. Every --eval-every steps an
-interim checkpoint is saved, so a stopped run still leaves a model (marked "partial_step").
+decay, gradient-norm clipping at 1 and dropout 0.1 (between the LSTM layers and before the
+output layer; never on the recurrent connection, which nn.LSTM leaves alone).
+
+Training is stateful truncated backpropagation through time, as lab 06 teaches: each epoch cuts
+the training text into 32 contiguous streams (from a random offset, so the truncation points
+move between epochs) and reads them 128 characters at a time, the LSTM state of one batch
+carried, detached, into the next, and reset to zero only where a new epoch starts. The model
+thus trains the way lab 05 evaluates it, with a state that has read the text before the batch,
+rather than from a zero state at every window.
+
+The budget is a number of steps, not seconds, so the result does not depend on the machine's
+speed, only the time taken does: about 10 minutes of one idle core (the run uses one thread by
+default; --threads 2 is a little faster on an idle machine, and gives slightly different
+weights). The validation loss is measured on the whole validation split (the last 10% of
+data/tinyshakespeare.txt) and written, with the config, the wall-clock and CPU time, to
+data/charlm.json next to the checkpoint. Every --eval-every steps an interim checkpoint is
+saved, so a stopped run still leaves a model (marked "partial_step").
 """
 
 from __future__ import annotations
@@ -52,8 +62,6 @@ def parse_args(argv=None):
     p.add_argument("--lr", type=float, default=3e-3, help="peak Adam learning rate")
     p.add_argument("--warmup", type=int, default=100, help="linear warm-up steps")
     p.add_argument("--min-lr-frac", type=float, default=0.05, help="final lr as a fraction of --lr")
-    p.add_argument("--weight-decay", type=float, default=0.0,
-                   help="AdamW decoupled weight decay of the weight matrices (not biases)")
     p.add_argument("--clip", type=float, default=1.0, help="max global gradient norm")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=1,
@@ -118,11 +126,7 @@ def main(argv=None) -> dict:
     V = len(corpus.vocab)
     model = CharLSTM(V, E=args.embed, H=args.hidden, layers=args.layers, dropout=args.dropout)
     n_params = sum(p.numel() for p in model.parameters())
-    # Decay the weight matrices only: biases (the LSTM's forget-gate bias among them) stay free.
-    decay = [p for p in model.parameters() if p.dim() >= 2]
-    no_decay = [p for p in model.parameters() if p.dim() < 2]
-    opt = torch.optim.AdamW([{"params": decay, "weight_decay": args.weight_decay},
-                             {"params": no_decay, "weight_decay": 0.0}], lr=args.lr)
+    opt = torch.optim.Adam(model.parameters(), lr=args.lr)
     print(f"corpus: {corpus}; model: {n_params:,} parameters; {args.steps} steps of "
           f"{args.batch}x{args.seq} characters on {args.threads} threads", flush=True)
 
