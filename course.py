@@ -43,6 +43,8 @@ CORPUS_FALLBACK = ROOT.parent / "shared" / "data" / "tinyshakespeare.txt"
 INSTALL_STEPS = [
     ("browser", ["bash", "scripts/install-browser.sh"]),
     ("sandbox", ["bash", "scripts/install-sandbox.sh"]),
+    # nbgrader (requirements-nbgrader.txt) in .venv-nbgrader, for tests/test_nbgrader.py only.
+    ("nbgrader", [str(VENV_PY), "scripts/install_nbgrader.py"]),
 ]
 
 # Pinned threads and hashing for the test stages: the numbers the tests compare must not

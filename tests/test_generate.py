@@ -243,3 +243,45 @@ def test_the_setup_cell_is_valid_python_that_prints_nothing():
 
     ast.parse(SOURCE)
     assert "print(" not in SOURCE
+
+
+def test_solution_gets_nbgrader_cells_and_the_student_none(tmp_path):
+    """The registry's exercise cell becomes nbgrader's solution cell, its check an autograded,
+    locked test cell worth its points with hidden tests around the check, markdown and the
+    setup cell read-only; the student notebook carries none of it, and --check notices."""
+    from utils.checks import get_exercise
+
+    check_line = 'rnn_step_forward = check("rnn_step_forward", rnn_step_forward)'
+    other = new_code_cell("print(1)")
+    sol, stu = write_pair(tmp_path, notebook(new_markdown_cell("# Lab"), FORWARD,
+                                             new_code_cell(check_line), other))
+    assert run_generate(sol, stu).returncode == 0
+    solution = nbformat.read(sol / "02_rnn.ipynb", 4)
+    meta = {c.id: c.metadata.get("nbgrader") for c in solution.cells}
+    base = {"schema_version": 3, "task": False}
+    assert meta["c0"] == dict(base, grade=False, solution=False, locked=True, grade_id="cell-c0")
+    assert meta["course-setup"] == dict(base, grade=False, solution=False, locked=True,
+                                        grade_id="cell-course-setup")
+    assert meta["c1"] == dict(base, grade=False, solution=True, locked=False, grade_id="rnn_step_forward")
+    assert meta["c2"] == dict(base, grade=True, solution=False, locked=True, grade_id="rnn_step_forward-check",
+                              points=get_exercise("rnn_step_forward").points)
+    assert meta["c3"] is None
+    check_cell = next(c for c in solution.cells if c.id == "c2").source
+    assert check_cell == ("### BEGIN HIDDEN TESTS\nimport utils.autograde\n"
+                          'utils.autograde.grade("rnn_step_forward", globals())\n### END HIDDEN TESTS\n'
+                          f"{check_line}\n### BEGIN HIDDEN TESTS\n"
+                          'utils.autograde.verdict("rnn_step_forward")\n### END HIDDEN TESTS')
+    student = nbformat.read(stu / "02_rnn.ipynb", 4)
+    assert all("nbgrader" not in c.metadata for c in student.cells)
+    assert next(c for c in student.cells if c.id == "c2").source == check_line
+    before = (sol / "02_rnn.ipynb").read_bytes()
+    assert run_generate(sol, stu, "--check").returncode == 0
+    assert run_generate(sol, stu).returncode == 0 and (sol / "02_rnn.ipynb").read_bytes() == before
+
+    del solution.cells[2].metadata["nbgrader"]       # the exercise cell (after the setup cell)
+    solution.cells[3].source = check_line           # the check without its hidden tests
+    nbformat.write(solution, sol / "02_rnn.ipynb")
+    r = run_generate(sol, stu, "--check")
+    assert r.returncode == 1 and "02_rnn.ipynb, cell 2: its nbgrader metadata" in r.stderr
+    assert "cell 3: its nbgrader metadata or hidden tests" in r.stderr
+    assert run_generate(sol, stu).returncode == 0 and (sol / "02_rnn.ipynb").read_bytes() == before

@@ -3,7 +3,8 @@
     python tools/generate.py            # rewrite every notebooks/NN_*.ipynb
     python tools/generate.py --check    # exit 1 if a student notebook is stale or leaks
 
-Markers are nbgrader's, so the solutions can also be used with nbgrader later:
+Markers are nbgrader's (and the solutions carry nbgrader's cell metadata, so a course can use
+them with nbgrader: ``tools/nbgrader_course.py``):
 
     def rnn_step_forward(x, h_prev, Wx, Wh, b):
         ### BEGIN SOLUTION
@@ -28,8 +29,10 @@ cleared; cell ids are kept, so generating twice gives byte-identical files.
 
 Before that, every solution notebook gets the course setup cell as its first code cell
 (``tools/first_cell.py``; only that cell of the solution is written), so the solution and the
-student notebook of every lab open with the same cell. ``--check`` also fails when a
-solution's setup cell is missing or differs.
+student notebook of every lab open with the same cell, and nbgrader's cell metadata and the
+hidden tests of its check cells, from the exercise registry (``tools/nbgrader_cells.py``;
+the student notebooks carry neither). ``--check`` also fails when a solution's setup cell or
+nbgrader cells are missing or differ.
 
 The leak check (part of ``--check``) fails when a marker, or any non-trivial line from a
 solution region that does not also appear outside the regions in the solution notebook,
@@ -54,6 +57,7 @@ if str(REPO) not in sys.path:  # `python tools/generate.py` puts tools/, not the
     sys.path.insert(0, str(REPO))
 
 from tools.first_cell import first_cell_problems, put_first_cell  # noqa: E402
+from tools.nbgrader_cells import nbgrader_problems, put_nbgrader_cells  # noqa: E402
 
 BEGIN_SOLUTION = "### BEGIN SOLUTION"
 END_SOLUTION = "### END SOLUTION"
@@ -83,8 +87,8 @@ class Region:
     lines: list  # the solution lines between the markers
 
 
-def _registry_numbers(extra_modules=()) -> dict:
-    """{exercise name: number} from utils.checks, or {} if utils cannot be imported.
+def _registry(extra_modules=()) -> dict | None:
+    """{exercise name: Exercise} from utils.checks, or None if utils cannot be imported.
 
     extra_modules: paths of Python files to import first, for exercises registered outside
     utils/exercises (the test fixtures).
@@ -101,8 +105,35 @@ def _registry_numbers(extra_modules=()) -> dict:
     except Exception as e:  # generation must work even while a lab module is broken
         print(f"warning: exercise registry not available ({type(e).__name__}: {e}); "
               f"numbers come from '# Exercise N.M' comments only", file=sys.stderr)
-        return {}
-    return {name: ex.number for name, ex in REGISTRY.items()}
+        return None
+    return dict(REGISTRY)
+
+
+def _registry_numbers(extra_modules=()) -> dict:
+    """{exercise name: number} from utils.checks, or {} if utils cannot be imported."""
+    return {name: ex.number for name, ex in (_registry(extra_modules) or {}).items()}
+
+
+def _answer_names(numbers: dict, notebook_name: str):
+    """answer_names(index, cell) for tools.nbgrader_cells: the exercise (registry key) of each
+    solution region of a code cell, named as in its NotImplementedError; [] for markdown."""
+    def names(index, cell):
+        if cell.cell_type != "code":
+            return []
+        lines, found = cell.source.split("\n"), []
+        for i, line in enumerate(lines):
+            if _strip_marker(line) == BEGIN_SOLUTION:
+                indent = line[: len(line) - len(line.lstrip())]
+                label = _exercise_label(lines, i, indent, numbers, f"{notebook_name}, cell {index}")
+                found.append(label.split(": ", 1)[1].split(".")[0])
+        return found
+    return names
+
+
+def _lab_points(registry: dict, notebook_name: str) -> dict:
+    """{exercise name: points} of the registered exercises of the notebook's lab ("02_x")."""
+    lab = notebook_name[:2]
+    return {name: ex.points for name, ex in registry.items() if ex.lab == lab}
 
 
 def _strip_marker(line: str) -> str:
@@ -210,6 +241,7 @@ def student_notebook(solution: nbformat.NotebookNode, name: str, numbers: dict) 
             cell.execution_count = None
         cell.metadata.pop("execution", None)
         cell.metadata.pop("widgets", None)
+        cell.metadata.pop("nbgrader", None)  # only the solution feeds nbgrader (nbgrader_cells)
         cells.append(cell)
     nb.cells = cells
     nb.nbformat, nb.nbformat_minor = 4, max(nb.get("nbformat_minor", 5), 5)
@@ -324,15 +356,31 @@ def main(argv=None) -> int:
     if not todo:
         print(f"error: no {NOTEBOOK_GLOB} notebooks in {args.solutions}", file=sys.stderr)
         return 2
-    numbers = _registry_numbers(args.register)
+    registry = _registry(args.register)
+    numbers = {name: ex.number for name, ex in (registry or {}).items()}
     problems = []
     for solution_path, student_path in todo:
         solution = nbformat.read(solution_path, as_version=4)
-        if args.check:
-            problems += first_cell_problems(solution, _rel(solution_path))
-        elif put_first_cell(solution):
-            solution_path.write_bytes(write_string(solution).encode())
-            print(f"wrote  {_rel(solution_path)} (course setup cell)")
+        nbgrader = None
+        if registry is not None:  # without the registry, the nbgrader cells are left alone
+            nbgrader = (_lab_points(registry, solution_path.name),
+                        _answer_names(numbers, solution_path.name))
+        try:
+            if args.check:
+                problems += first_cell_problems(solution, _rel(solution_path))
+                if nbgrader:
+                    problems += nbgrader_problems(solution, *nbgrader, _rel(solution_path))
+            else:
+                wrote = [what for what, changed in (
+                    ("course setup cell", put_first_cell(solution)),
+                    ("nbgrader cells", nbgrader is not None and put_nbgrader_cells(solution, *nbgrader)))
+                    if changed]
+                if wrote:
+                    solution_path.write_bytes(write_string(solution).encode())
+                    print(f"wrote  {_rel(solution_path)} ({', '.join(wrote)})")
+        except GenerateError as e:
+            problems.append(str(e))
+            continue
         try:
             text, _ = generate(solution_path, numbers)
         except GenerateError as e:
