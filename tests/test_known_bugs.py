@@ -7,10 +7,13 @@ lab has at least 3 exercises.
 """
 
 import collections
+import json
 
+import numpy as np
 import pytest
 
-from utils.checks import FAIL_MARK, PASS_MARK, REGISTRY, check
+from tools.grading import cases_io
+from utils.checks import FAIL_MARK, PASS_MARK, REGISTRY, check, make_cases
 
 LAB_EXERCISES = {n: ex for n, ex in REGISTRY.items() if not n.startswith("toy_")}
 BUGS = [(n, b) for n, ex in LAB_EXERCISES.items() for b in ex.bugs]
@@ -41,3 +44,24 @@ def test_every_lab_has_three_exercises():
     per_lab = collections.Counter(ex.lab for ex in LAB_EXERCISES.values())
     assert sorted(per_lab) == ["01", "02", "03", "04", "05", "06", "07"]
     assert all(n >= 3 for n in per_lab.values()), per_lab
+
+
+@pytest.mark.parametrize("name", sorted(LAB_EXERCISES))
+def test_cases_are_plain_data_for_the_grader(name):
+    """tools/grade.py sends every case to the sandboxed notebook as JSON (cases_io): a case
+    holding a tensor or an object stops the grading of the whole lab."""
+    for case in make_cases(LAB_EXERCISES[name]):
+        for value in (case.args, case.kwargs):
+            back = cases_io.decode(json.loads(json.dumps(cases_io.encode(value))))
+            assert _same_data(back, value), (name, case.label)
+
+
+def _same_data(a, b):
+    """a and b hold the same plain data (arrays equal in dtype, shape and values)."""
+    if isinstance(b, np.ndarray):
+        return isinstance(a, np.ndarray) and a.dtype == b.dtype and np.array_equal(a, b)
+    if isinstance(b, (tuple, list)):
+        return type(a) is type(b) and len(a) == len(b) and all(map(_same_data, a, b))
+    if isinstance(b, dict):
+        return isinstance(a, dict) and a.keys() == b.keys() and all(_same_data(a[k], b[k]) for k in b)
+    return type(a) is type(b) and a == b

@@ -4,7 +4,6 @@ lab's in tests/test_known_bugs.py) and the hint each gets, correct variants that
 solution notebook's functions, the reference helpers in utils, and grading the lab.
 """
 
-import json
 from pathlib import Path
 
 import nbformat
@@ -148,26 +147,6 @@ def test_training_recipes_run_and_learn():
 
 
 # ----------------------------------------------------------------------------- 6.2 orthogonal
-
-
-@pytest.mark.parametrize("name", NAMES)
-def test_cases_are_plain_data_for_the_grader(name):
-    from tools.grading import cases_io
-    for case in make_cases(get_exercise(name)):
-        for value in (case.args, case.kwargs):
-            back = cases_io.decode(json.loads(json.dumps(cases_io.encode(value))))
-            assert _same_data(back, value), (name, case.label)
-
-
-def _same_data(a, b):
-    """a and b hold the same plain data (arrays equal in dtype, shape and values)."""
-    if isinstance(b, np.ndarray):
-        return isinstance(a, np.ndarray) and a.dtype == b.dtype and np.array_equal(a, b)
-    if isinstance(b, (tuple, list)):
-        return type(a) is type(b) and len(a) == len(b) and all(map(_same_data, a, b))
-    if isinstance(b, dict):
-        return isinstance(a, dict) and a.keys() == b.keys() and all(_same_data(a[k], b[k]) for k in b)
-    return type(a) is type(b) and a == b
 
 
 def test_fixed_case_has_a_negative_diagonal_in_r():

@@ -33,6 +33,8 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..nbgrader_cells import without_hidden_tests
+
 SLOW_TAG = "slow"
 # Names (any use) and attributes (``x.<attr>``) that only serve to get around grading.
 _SUSPICIOUS_NAMES = ("setprofile", "settrace", "REGISTRY", "get_exercise", "_getframe")
@@ -120,7 +122,9 @@ def code_cells(nb_cells, exercise_names, solution_slow: set) -> list:
         if c["cell_type"] != "code":
             continue
         slow = SLOW_TAG in c["tags"] or (c["id"] != "" and c["id"] in solution_slow)
-        cells.append(Cell(index, c["id"], c["source"], slow))
+        # nbgrader's hidden tests (in the solution notebooks) grade in the kernel with the
+        # references, which the sandbox does not have; this grader scores on its own.
+        cells.append(Cell(index, c["id"], without_hidden_tests(c["source"]), slow))
     last = {}
     for cell in cells:
         if cell.slow:

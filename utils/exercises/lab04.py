@@ -24,6 +24,10 @@ def _tensor(a, dtype=torch.float64):
     return torch.tensor(np.ascontiguousarray(a), dtype=dtype)
 
 
+# The cases hold NumPy arrays, never tensors: the grader sends them to the sandboxed notebook
+# as plain data. Each `call` below makes the tensors the student's function receives.
+
+
 # ----------------------------------------------------------------------------- 4.1 loss
 
 
@@ -32,13 +36,11 @@ def loss_cases(rng):
     logits = np.linspace(-2.0, 3.0, N * T * V).reshape(N, T, V)
     targets = (np.arange(N * T).reshape(N, T) * 3) % V
     mask = np.array([[True, True, True, False], [True, True, False, False]])   # padded ends
-    cases = [Case((_tensor(logits), torch.tensor(targets), torch.tensor(mask)),
-                  label="fixed fixture N=2, T=4, V=5, padded ends")]
+    cases = [Case((logits, targets, mask), label="fixed fixture N=2, T=4, V=5, padded ends")]
     for N, T, V in [(3, 6, 4), (1, 3, 7)]:
         m = rng.random((N, T)) < 0.6
         m[0, 0] = True                                  # never an empty mask
-        cases.append(Case((_tensor(3 * rng.standard_normal((N, T, V))),
-                           torch.tensor(rng.integers(0, V, size=(N, T))), torch.tensor(m)),
+        cases.append(Case((3 * rng.standard_normal((N, T, V)), rng.integers(0, V, size=(N, T)), m),
                           label=f"random N={N}, T={T}, V={V}"))
     return cases
 
@@ -50,7 +52,8 @@ def call_loss(fn, case, uses):
     graph (.item(), NumPy, a new tensor) fails here rather than in the training cell.
     """
     logits, targets, mask = case.args
-    logits = logits.detach().clone().requires_grad_(True)
+    logits = _tensor(logits).requires_grad_(True)
+    targets, mask = torch.as_tensor(targets, dtype=torch.int64), torch.as_tensor(mask, dtype=torch.bool)
     loss = fn(logits, targets, mask)
     if not isinstance(loss, torch.Tensor):
         raise BadReturn(f"returned a {type(loss).__name__}, want a scalar torch tensor "
@@ -101,10 +104,10 @@ register(Exercise(
 
 def gru_cases(rng):
     V, H = 5, 3
-    ids = torch.tensor([[3, 3, 4, 4, 2], [3, 4, 2, 0, 0]])    # a a b b EOS / a b EOS PAD PAD
+    ids = np.array([[3, 3, 4, 4, 2], [3, 4, 2, 0, 0]])        # a a b b EOS / a b EOS PAD PAD
     cases = [Case((V, H, ids, 0.0), label="fixed weights V=5, H=3, two aⁿbⁿ strings")]
     for V, H, N, T in [(4, 2, 3, 6), (6, 5, 2, 4)]:
-        cases.append(Case((V, H, torch.tensor(rng.integers(0, V, size=(N, T))),
+        cases.append(Case((V, H, rng.integers(0, V, size=(N, T)),
                            float(rng.uniform(-0.5, 0.5))),
                           label=f"ramp weights with random offset, V={V}, H={H}, N={N}, T={T}"))
     return cases
@@ -137,7 +140,7 @@ def call_gru(fn, case, uses):
                 ("out." + n, q) for n, q in out.named_parameters()])):
             ramp = np.linspace(-0.8, 0.9, p.numel()) * (1 + 0.3 * np.sin(k + 1)) + offset
             p.copy_(torch.tensor(ramp.reshape(tuple(p.shape))))
-        return model(ids).detach().numpy()
+        return model(torch.as_tensor(ids, dtype=torch.int64)).detach().numpy()
 
 
 register(Exercise(
