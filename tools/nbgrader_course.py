@@ -14,7 +14,9 @@ Written into COURSE_DIR (created if missing; the files below are replaced, nothi
   finds ``utils`` in the lab's folder);
 - ``nbgrader_config.py``: puts ``tools/nbgrader_release.ClearSolutionsAsGenerate`` in place of
   nbgrader's ClearSolutions (so the release is our student notebook: the stubs name their
-  exercise), with the exercise numbers of the registry, and gives the autograder 600 s per
+  exercise), with the exercise numbers of the registry, puts
+  ``tools/nbgrader_execute.ExecuteIgnoringWidgets`` in place of nbgrader's Execute (a widget
+  cell cannot stall the autograder), and gives the autograder 600 s per
   cell (training cells take longer than nbgrader's default 30 s) and, with ``--kernel``,
   the kernel to execute submissions with (one that has the course's packages).
 
@@ -49,9 +51,10 @@ import sys
 
 sys.path.insert(0, {repo!r})
 
-from nbgrader.converters import GenerateAssignment
-from nbgrader.preprocessors import ClearSolutions
+from nbgrader.converters import Autograde, GenerateAssignment
+from nbgrader.preprocessors import ClearSolutions, Execute
 
+from tools.nbgrader_execute import ExecuteIgnoringWidgets
 from tools.nbgrader_release import ClearSolutionsAsGenerate
 
 c = get_config()  # noqa: F821 (defined by nbgrader when it reads this file)
@@ -59,6 +62,10 @@ c.GenerateAssignment.preprocessors = [
     ClearSolutionsAsGenerate if p is ClearSolutions else p
     for p in GenerateAssignment.class_traits()["preprocessors"].default()]
 c.ClearSolutionsAsGenerate.numbers = {numbers!r}
+# The labs' widget cells would otherwise stall the autograder for a whole cell timeout each.
+c.Autograde.autograde_preprocessors = [
+    ExecuteIgnoringWidgets if p is Execute else p
+    for p in Autograde.class_traits()["autograde_preprocessors"].default()]
 c.Execute.timeout = {timeout}
 '''
 
