@@ -514,3 +514,17 @@ def test_lab07_correct_partial_untouched_and_a_known_mistake(tmp_path):
     assert float(rows["partly"]["total"]) == 1 and float(rows["partly"]["decoder_step"]) == 1, rows["partly"]
     assert float(rows["no_length_norm"]["beam_search"]) == 0, rows["no_length_norm"]
     assert float(rows["no_length_norm"]["total"]) == top - 1, rows["no_length_norm"]
+
+
+@pytest.mark.slow
+def test_a_grading_run_after_an_interrupted_one_runs(tmp_path):
+    """An interrupted run (kill_all) stops its sandboxes; the next run in the same process
+    (the test suite, a notebook) must still grade."""
+    solution = toy_solution(tmp_path / "solutions")
+    subs = tmp_path / "subs"
+    subs.mkdir()
+    Submission.from_solution(solution).solve_all().write(subs / "a.ipynb")
+    sandbox.kill_all()
+    batch.grade_folder(subs, tmp_path / "out", _context(solution), jobs=1, log=lambda *a: None)
+    row = _rows(tmp_path / "out" / "grades.csv")["a"]
+    assert row["status"] == "ok" and float(row["total"]) == float(row["max"]), row

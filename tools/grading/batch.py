@@ -297,6 +297,7 @@ def grade_folder(folder: Path, out: Path, ctx: Context, jobs: int = 2, log=print
             f"(same file, same grader, same sandbox mode)")
     stage.clean_stale()
     view = stage.build(REPO, ctx.with_uses, ctx.exercise_files) if todo else None
+    sandbox.allow_runs()
     pool = ThreadPoolExecutor(max_workers=jobs)
     cpu = 0.0
     try:

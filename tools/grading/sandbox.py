@@ -309,6 +309,11 @@ def _kill(proc: subprocess.Popen) -> None:
         pass
 
 
+def allow_runs() -> None:
+    """A new grading run starts: lift the stop an earlier, interrupted one left."""
+    _stopping.clear()
+
+
 def kill_all() -> None:
     """Kill every sandbox still running and start no more (the grader was interrupted)."""
     with _live_lock:
