@@ -245,7 +245,8 @@ def test_pretrained_checkpoint_reaches_the_goal(corpus):
     assert vocab.chars == corpus.vocab.chars
     assert "partial_step" not in ckpt_info, "data/charlm.pt is an interim checkpoint of a stopped run"
     assert ckpt_info["val_nats"] == info["val_nats"]
-    assert info["val_nats"] <= 1.55                     # measured on the whole validation split
+    # Issue 16's goal for the checkpoint, measured on the whole validation split at training time.
+    assert info["val_nats"] <= 1.50
     # Re-measure the fixed head of the validation split (fast) and compare with the figure
     # recorded at training time: the shipped weights are the ones that were measured.
     head = evaluate(model, corpus.val_ids[: info["val_head_chars"]])

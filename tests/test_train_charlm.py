@@ -46,7 +46,5 @@ def test_published_settings_are_the_defaults():
     from utils.charlm import CHECKPOINT_INFO_PATH
 
     recorded = json.loads(CHECKPOINT_INFO_PATH.read_text())["args"]
-    # A checkpoint trained before --stateful existed was trained on random windows.
-    recorded = {"stateful": False, **recorded}
     defaults = vars(parse_args([]))
     assert {k: recorded[k] for k in defaults if k != "out"} == {k: v for k, v in defaults.items() if k != "out"}
