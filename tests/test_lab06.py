@@ -367,24 +367,12 @@ def test_scheduled_sampling_without_feedback_is_teacher_forcing():
 @pytest.mark.slow
 @pytest.mark.skipif(not LAB06, reason="solutions/06_*.ipynb is not written yet")
 def test_grader_grades_lab06(tmp_path):
-    import csv
+    from tests.grading.builders import grade_lab
+    from tools.grading import sandbox, scoring
 
-    from tests.grading.builders import Submission
-    from tools.grading import batch, sandbox, scoring
-
-    exercises = scoring.lab_exercises("06")
-    assert [ex.name for ex in exercises] == NAMES
-    base = Submission.from_solution(LAB06[0])
-    subs = tmp_path / "subs"
-    subs.mkdir()
-    base.copy().solve_all().write(subs / "correct.ipynb")
-    base.copy().write(subs / "untouched.ipynb")
-    base.copy().solve("last_real_state").write(subs / "partly.ipynb")
+    assert [ex.name for ex in scoring.lab_exercises("06")] == NAMES
     limits = sandbox.Limits(notebook_timeout=300, cell_timeout=120, exercise_timeout=60)
-    ctx = batch.Context(lab="06", exercises=exercises, limits=limits, solution=LAB06[0], seed=7)
-    batch.grade_folder(subs, tmp_path / "out", ctx, jobs=1, log=lambda *a: None)
-    with open(tmp_path / "out" / "grades.csv", newline="", encoding="utf-8") as f:
-        rows = {row["student"]: row for row in csv.DictReader(f)}
+    rows = grade_lab("06", LAB06[0], tmp_path, limits, partly=["last_real_state"], jobs=1)
     assert float(rows["correct"]["total"]) == len(NAMES) and rows["correct"]["status"] == "ok", rows["correct"]
     assert float(rows["untouched"]["total"]) == 0, rows["untouched"]
     assert float(rows["partly"]["total"]) == 1, rows["partly"]
