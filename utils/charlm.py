@@ -1,5 +1,5 @@
 """Character-level language model in PyTorch (lab 05): the model, its training step,
-evaluation, saliency and the checkpoint.
+evaluation, generation, saliency and the checkpoint.
 
 Shapes: `N` batch, `T` time, `E` embedding size, `H` hidden units, `V` vocabulary.
 
@@ -9,7 +9,8 @@ Shapes: `N` batch, `T` time, `E` embedding size, `H` hidden units, `V` vocabular
     text = generate(model, vocab, "ROMEO:", 200, temperature=0.8, generator=torch.Generator().manual_seed(0))
 
 The lab imports everything it needs from here: the units of the loss and the baselines
-(utils/lm_baselines.py) and sampling (utils/sampling.py) are re-exported.
+(utils/lm_baselines.py) and the NumPy sampling of any model's logits (utils/sampling.py)
+are re-exported.
 """
 
 from __future__ import annotations
@@ -25,18 +26,18 @@ import torch.nn.functional as F
 from utils.corpus import REPO_ROOT, CharVocab, scoring_rows
 from utils.lm_baselines import (baselines, bigram_counts, bigram_nats, bits_and_perplexity,
                                 bits_per_char, perplexity, uniform_nats, unigram_nats)
-from utils.sampling import generate, next_char_probs, sample_ids, sample_next, top_p_filter
+from utils.sampling import next_char_probs, sample_ids, top_p_filter
 
 __all__ = [
     # utils.lm_baselines
     "bits_per_char", "perplexity", "bits_and_perplexity", "uniform_nats", "unigram_nats",
     "bigram_counts", "bigram_nats", "baselines",
     # utils.sampling
-    "next_char_probs", "top_p_filter", "sample_ids", "sample_next", "generate",
+    "next_char_probs", "top_p_filter", "sample_ids",
     # this module
     "CHECKPOINT_PATH", "CHECKPOINT_INFO_PATH", "CharLSTM", "ROWS", "WARMUP", "evaluate",
-    "evaluate_numpy", "train_step", "saliency", "last_k_losses", "save_checkpoint",
-    "load_checkpoint", "load_checkpoint_info",
+    "evaluate_numpy", "train_step", "sample_next", "generate", "saliency", "last_k_losses",
+    "save_checkpoint", "load_checkpoint", "load_checkpoint_info",
 ]
 
 CHECKPOINT_PATH = REPO_ROOT / "data" / "charlm.pt"
@@ -156,6 +157,58 @@ def train_step(model: nn.Module, optimizer: torch.optim.Optimizer, x: torch.Tens
     nn.utils.clip_grad_norm_(model.parameters(), clip)
     optimizer.step()
     return loss.item()
+
+
+# ----------------------------------------------------------------------------- generation
+
+
+def sample_next(logits: torch.Tensor, temperature: float = 1.0, top_k: int | None = None,
+                generator: torch.Generator | None = None) -> torch.Tensor:
+    """Draw one character id per row. logits: (N, V) -> (N,) int64.
+
+    Same rules as `next_char_probs` (temperature 0 = greedy, top_k filter), in torch so that
+    generation draws from a seeded torch.Generator.
+    """
+    if logits.dim() != 2:
+        raise TypeError(f"logits must be (N, V), got shape {tuple(logits.shape)}")
+    if not isinstance(temperature, (int, float)) or temperature < 0:
+        raise ValueError(f"temperature must be a number >= 0, got {temperature!r}")
+    V = logits.shape[-1]
+    if top_k is not None and (isinstance(top_k, bool) or not isinstance(top_k, int) or not 1 <= top_k <= V):
+        raise ValueError(f"top_k must be None or an int in [1, V={V}], got {top_k!r}")
+    if temperature == 0:
+        return logits.argmax(dim=-1)
+    z = logits.double() / temperature
+    if top_k is not None:
+        kth = torch.topk(z, top_k, dim=-1).values[:, -1:]      # (N, 1)
+        z = z.masked_fill(z < kth, float("-inf"))
+    probs = torch.softmax(z, dim=-1)
+    return torch.multinomial(probs, 1, generator=generator).squeeze(1)
+
+
+@torch.no_grad()
+def generate(model: CharLSTM, vocab: CharVocab, prompt: str, n_chars: int,
+             temperature: float = 1.0, top_k: int | None = None,
+             generator: torch.Generator | None = None) -> str:
+    """Continue `prompt` by `n_chars` characters (returns only the continuation).
+
+    The prompt is read in one pass to build the hidden state; then each drawn character is fed
+    back. An empty prompt starts from a newline, the character that starts every speech.
+    """
+    if not isinstance(n_chars, int) or n_chars < 0:
+        raise ValueError(f"n_chars must be an int >= 0, got {n_chars!r}")
+    was_training = model.training
+    model.eval()
+    prompt = prompt if prompt else "\n"
+    x = torch.from_numpy(vocab.encode(prompt))[None, :]        # (1, T)
+    logits, state = model(x)
+    out = []
+    for _ in range(n_chars):
+        nxt = sample_next(logits[:, -1], temperature, top_k, generator)  # (1,)
+        out.append(int(nxt))
+        logits, state = model(nxt[:, None], state)
+    model.train(was_training)
+    return vocab.decode(np.array(out, dtype=np.int64))
 
 
 # ----------------------------------------------------------------------------- saliency

@@ -1,26 +1,18 @@
-"""Sampling text from a language model (lab 05): the distribution, the loop, generation.
+"""Sampling text from a language model's logits (lab 05), in NumPy, for any model.
 
-    probs = next_char_probs(logits, temperature=0.8, top_k=10)     # NumPy, (V,) or (N, V)
+    probs = next_char_probs(logits, temperature=0.8, top_k=10)      # (V,) or (N, V)
+    nucleus = top_p_filter(probs, 0.9)                              # (V,)
     ids = sample_ids(step, state, first_id, 200, temperature=0.8, top_p=0.9, rng=rng)
-    text = generate(model, vocab, "ROMEO:", 200, temperature=0.8,
-                    generator=torch.Generator().manual_seed(0))   # a CharLSTM, in torch
 
-`next_char_probs`, `top_p_filter` and `sample_ids` work on NumPy logits from any model (a
-`step` function runs the model one id at a time); `sample_next` and `generate` draw in torch
-from a seeded torch.Generator. Re-exported by utils.charlm.
+`step(x, state) -> (logits (V,), new state)` runs the model one id at a time, so the loop
+serves a NumPy model and a PyTorch one alike. The same rules in torch, drawing from a seeded
+torch.Generator, are `sample_next` and `generate` in utils/charlm.py, which also re-exports
+this module.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import numpy as np
-import torch
-
-from utils.corpus import CharVocab
-
-if TYPE_CHECKING:
-    from utils.charlm import CharLSTM
 
 
 def next_char_probs(logits: np.ndarray, temperature: float = 1.0, top_k: int | None = None) -> np.ndarray:
@@ -91,52 +83,3 @@ def sample_ids(step, state, first_id: int, n: int, temperature: float = 1.0,
         x = int(rng.choice(len(probs), p=probs))
         ids[t] = x
     return ids
-
-
-def sample_next(logits: torch.Tensor, temperature: float = 1.0, top_k: int | None = None,
-                generator: torch.Generator | None = None) -> torch.Tensor:
-    """Draw one character id per row. logits: (N, V) -> (N,) int64.
-
-    Same rules as `next_char_probs` (temperature 0 = greedy, top_k filter), in torch so that
-    generation draws from a seeded torch.Generator.
-    """
-    if logits.dim() != 2:
-        raise TypeError(f"logits must be (N, V), got shape {tuple(logits.shape)}")
-    if not isinstance(temperature, (int, float)) or temperature < 0:
-        raise ValueError(f"temperature must be a number >= 0, got {temperature!r}")
-    V = logits.shape[-1]
-    if top_k is not None and (isinstance(top_k, bool) or not isinstance(top_k, int) or not 1 <= top_k <= V):
-        raise ValueError(f"top_k must be None or an int in [1, V={V}], got {top_k!r}")
-    if temperature == 0:
-        return logits.argmax(dim=-1)
-    z = logits.double() / temperature
-    if top_k is not None:
-        kth = torch.topk(z, top_k, dim=-1).values[:, -1:]      # (N, 1)
-        z = z.masked_fill(z < kth, float("-inf"))
-    probs = torch.softmax(z, dim=-1)
-    return torch.multinomial(probs, 1, generator=generator).squeeze(1)
-
-
-@torch.no_grad()
-def generate(model: CharLSTM, vocab: CharVocab, prompt: str, n_chars: int,
-             temperature: float = 1.0, top_k: int | None = None,
-             generator: torch.Generator | None = None) -> str:
-    """Continue `prompt` by `n_chars` characters (returns only the continuation).
-
-    The prompt is read in one pass to build the hidden state; then each drawn character is fed
-    back. An empty prompt starts from a newline, the character that starts every speech.
-    """
-    if not isinstance(n_chars, int) or n_chars < 0:
-        raise ValueError(f"n_chars must be an int >= 0, got {n_chars!r}")
-    was_training = model.training
-    model.eval()
-    prompt = prompt if prompt else "\n"
-    x = torch.from_numpy(vocab.encode(prompt))[None, :]        # (1, T)
-    logits, state = model(x)
-    out = []
-    for _ in range(n_chars):
-        nxt = sample_next(logits[:, -1], temperature, top_k, generator)  # (1,)
-        out.append(int(nxt))
-        logits, state = model(nxt[:, None], state)
-    model.train(was_training)
-    return vocab.decode(np.array(out, dtype=np.int64))
