@@ -51,6 +51,31 @@ def test_references_are_unavailable_while_the_student_code_runs():
     assert layers.rnn_step_forward is checks.get_exercise("rnn_step_forward").reference
 
 
+@pytest.mark.parametrize("module", ["utils.charlm", "utils.lm_baselines"])
+def test_a_reference_is_unavailable_under_every_name_it_has(module):
+    """bigram_nats is defined in utils.lm_baselines and re-exported by utils.charlm, which the
+    lab imports from: both names are the stub while the student's code runs."""
+    import importlib
+    where = importlib.import_module(module)
+
+    def bigram_nats(*args, **kwargs):
+        return where.bigram_nats(*args, **kwargs)
+
+    assert autograde.grade("bigram_nats", {"bigram_nats": bigram_nats}) == "failed"
+    with pytest.raises(AssertionError, match="ReferenceUnavailableError"):
+        autograde.verdict("bigram_nats")
+    assert where.bigram_nats is checks.get_exercise("bigram_nats").reference
+
+
+def test_replayed_results_come_back_once_each_in_call_order():
+    from utils.replay import replayer
+    make = replayer([("f", 1), ("g", "a"), ("f", 2)])
+    f, g = make("f"), make("g")
+    assert (f(), g(), f()) == (1, "a", 2)
+    with pytest.raises(RuntimeError, match="no recorded reference result left for f"):
+        f()
+
+
 def test_a_backward_is_graded_on_the_reference_results_when_its_forward_failed():
     def broken_forward(*args):
         raise NotImplementedError

@@ -31,8 +31,8 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(FIXTURES))
 
 import toy_exercises  # noqa: E402,F401  (registers the toy exercises)
-from tests.grading.builders import Submission  # noqa: E402
-from tools.grading import batch, report, sandbox, scoring, submission  # noqa: E402
+from tests.grading.builders import Submission, grade_lab, read_rows  # noqa: E402
+from tools.grading import batch, report, sandbox, scoring, stage, submission  # noqa: E402
 from utils import checks  # noqa: E402
 
 # Short limits keep the suite quick; the looping submissions each cost a few seconds.
@@ -221,11 +221,6 @@ def _context(solution: Path, seed=1234, sandboxed=True) -> batch.Context:
                          solution=solution, exercise_files=files, seed=seed, sandboxed=sandboxed)
 
 
-def _rows(csv_path: Path) -> dict:
-    with open(csv_path, newline="", encoding="utf-8") as f:
-        return {row["student"]: row for row in csv.DictReader(f)}
-
-
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory):
     """Grade every adversarial submission once: (rows, out folder, summary, context)."""
@@ -244,7 +239,7 @@ def graded(tmp_path_factory):
     ctx = _context(solution)
     out = root / "out"
     summary = batch.grade_folder(subs, out, ctx, jobs=2, log=lambda *a: None)
-    return _rows(out / "grades.csv"), out, summary, ctx
+    return read_rows(out / "grades.csv"), out, summary, ctx
 
 
 @pytest.mark.slow
@@ -313,7 +308,7 @@ def test_rerun_grades_only_missing_or_changed(graded, tmp_path):
     base.copy().solve(FORWARD).write(subs / "c.ipynb")
     third = batch.grade_folder(subs, dest, ctx, jobs=2, log=lambda *a: None)
     assert (third["graded"], third["skipped"]) == (2, 1)
-    totals = {k: r["total"] for k, r in _rows(dest / "grades.csv").items()}
+    totals = {k: r["total"] for k, r in read_rows(dest / "grades.csv").items()}
     assert totals == {"a": "2", "b": "2", "c": "1"}
 
 
@@ -330,7 +325,7 @@ def test_unsandboxed_mode_gives_the_same_grades_and_says_so(graded, tmp_path):
         CASES[name][0](base.copy()).write(subs / f"{name}.ipynb")
     plain = _context(ctx.solution, seed=99, sandboxed=False)
     batch.grade_folder(subs, tmp_path / "out", plain, jobs=2, log=lambda *a: None)
-    got = _rows(tmp_path / "out" / "grades.csv")
+    got = read_rows(tmp_path / "out" / "grades.csv")
     for name in names:
         keys = ("total", "status", FORWARD, BACKWARD)
         assert [got[name][k] for k in keys] == [rows[name][k] for k in keys], name
@@ -339,7 +334,7 @@ def test_unsandboxed_mode_gives_the_same_grades_and_says_so(graded, tmp_path):
     again = batch.grade_folder(subs, tmp_path / "out", _context(ctx.solution, seed=99),
                                jobs=2, log=lambda *a: None)
     assert (again["graded"], again["skipped"]) == (len(names), 0)
-    assert {r["sandbox"] for r in _rows(tmp_path / "out" / "grades.csv").values()} == {"bwrap"}
+    assert {r["sandbox"] for r in read_rows(tmp_path / "out" / "grades.csv").values()} == {"bwrap"}
 
 
 def test_csv_rewrite_is_atomic_and_keeps_rows(tmp_path):
@@ -449,22 +444,13 @@ LAB02 = sorted((REPO / "solutions").glob("02_*.ipynb"))
 def test_lab02_correct_partial_untouched_and_reference(tmp_path):
     exercises = scoring.lab_exercises("02")
     assert exercises, "lab 02 has a solution notebook but no registered exercises"
-    base = Submission.from_solution(LAB02[0])
     first = exercises[0]
     ref = first.reference
-    subs = tmp_path / "subs"
-    subs.mkdir()
-    base.copy().solve_all().write(subs / "correct.ipynb")
-    base.copy().write(subs / "untouched.ipynb")
-    base.copy().solve(first.name).write(subs / "partly.ipynb")
-    base.copy().solve_all().set_exercise(first.name, (
-        f"from {ref.__module__} import {ref.__name__} as _ref\n\n"
-        f"def {first.name}(*args, **kwargs):\n    return _ref(*args, **kwargs)\n")).write(
-        subs / "calls_reference.ipynb")
+    calls_reference = (f"from {ref.__module__} import {ref.__name__} as _ref\n\n"
+                       f"def {first.name}(*args, **kwargs):\n    return _ref(*args, **kwargs)\n")
     limits = sandbox.Limits(notebook_timeout=120, cell_timeout=60, exercise_timeout=30)
-    ctx = batch.Context(lab="02", exercises=exercises, limits=limits, solution=LAB02[0], seed=7)
-    batch.grade_folder(subs, tmp_path / "out", ctx, jobs=2, log=lambda *a: None)
-    rows = _rows(tmp_path / "out" / "grades.csv")
+    rows = grade_lab("02", LAB02[0], tmp_path, limits, partly=[first.name], others={
+        "calls_reference": lambda s: s.solve_all().set_exercise(first.name, calls_reference)})
     top = sum(float(ex.points) for ex in exercises)
     assert float(rows["correct"]["total"]) == top and rows["correct"]["status"] == "ok", rows["correct"]
     assert float(rows["untouched"]["total"]) == 0, rows["untouched"]
@@ -473,11 +459,94 @@ def test_lab02_correct_partial_untouched_and_reference(tmp_path):
     # The sandbox has no reference to fall back to: an exercise whose own code calls the
     # first one fails with it; the others (backwards graded on the reference's cache
     # included) keep their points.
-    callers = {ex.name for ex in exercises[1:] if f"{first.name}(" in base.solution_cells[ex.name]}
+    solution_cells = Submission.from_solution(LAB02[0]).solution_cells
+    callers = {ex.name for ex in exercises[1:] if f"{first.name}(" in solution_cells[ex.name]}
     assert callers, "the lab's later exercises no longer call the first one: update this test"
     lost = float(first.points) + sum(float(ex.points) for ex in exercises if ex.name in callers)
     assert float(rows["calls_reference"]["total"]) == top - lost, rows["calls_reference"]
     assert f"calls-reference:{first.name}" in rows["calls_reference"]["flags"]
+
+
+LAB05 = sorted((REPO / "solutions").glob("05_*.ipynb"))
+# Lab 05's references live in utils.lm_baselines (bigram_nats) and utils.sampling
+# (next_char_probs), re-exported by utils.charlm, which the lab imports from: a body that
+# names a reference through either module calls it.
+LAB05_CALLS = {
+    "bigram_nats": ("from utils.lm_baselines import bigram_nats as _ref\n\n"
+                    "def bigram_nats(*args, **kwargs):\n    return _ref(*args, **kwargs)\n"),
+    "bigram_nats_through_charlm": ("from utils import charlm\n\n"
+                                   "def bigram_nats(*args, **kwargs):\n"
+                                   "    return charlm.bigram_nats(*args, **kwargs)\n"),
+    "next_char_probs": ("import utils.sampling as S\n\n"
+                        "def next_char_probs(*args, **kwargs):\n"
+                        "    return S.next_char_probs(*args, **kwargs)\n"),
+    "next_char_probs_through_charlm": ("from utils.charlm import next_char_probs as _ref\n\n"
+                                       "def next_char_probs(*args, **kwargs):\n"
+                                       "    return _ref(*args, **kwargs)\n"),
+}
+
+
+@pytest.mark.parametrize("student", sorted(LAB05_CALLS))
+def test_static_scan_finds_a_moved_reference_through_every_module(student):
+    exercises = {ex.name: ex for ex in scoring.lab_exercises("05")}
+    name = student.split("_through")[0]
+    cell = [submission.Cell(0, "c", LAB05_CALLS[student], False)]
+    assert submission.scan(cell, exercises)["calls_reference"] == {name}
+    own = f"def {name}(*args, **kwargs):\n    return None\n"
+    assert submission.scan([submission.Cell(0, "c", own, False)], exercises)["calls_reference"] == set()
+
+
+def test_sandbox_view_stubs_a_moved_reference_under_every_name():
+    """The grading view stubs each lab 05 reference in the module that defines it, so the
+    names utils.charlm re-exports are the stubs too."""
+    import shutil
+    exercises = scoring.lab_exercises("05")
+    view = stage.build(REPO, exercises)
+    try:
+        probe = ("import importlib, sys\n"
+                 f"sys.path.insert(0, {str(view / 'lib')!r})\n"
+                 "for path in sys.argv[1:]:\n"
+                 "    module, name = path.rsplit('.', 1)\n"
+                 "    try:\n"
+                 "        getattr(importlib.import_module(module), name)()\n"
+                 "    except Exception as e:\n"
+                 "        print(path, type(e).__name__)\n")
+        paths = [f"{m}.{ex.reference.__name__}" for ex in exercises
+                 for m in sorted({ex.reference.__module__, "utils.charlm"})]
+        r = subprocess.run([sys.executable, "-I", "-B", "-c", probe, *paths], capture_output=True,
+                           text=True, cwd=view, timeout=120)
+    finally:
+        shutil.rmtree(view, ignore_errors=True)
+    assert r.returncode == 0, r.stderr
+    assert {ex.reference.__module__ for ex in exercises} == {"utils.lm_baselines", "utils.sampling",
+                                                            "utils.charlm"}
+    assert r.stdout.split("\n")[:-1] == [f"{p} {stage.ERROR_CLASS}" for p in paths], r.stdout
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not LAB05, reason="solutions/05_*.ipynb is not written yet")
+def test_lab05_reference_through_its_new_or_old_module_scores_0(tmp_path):
+    """In the sandbox a reference of lab 05 is a stub under every name it has (its own module
+    and utils.charlm), and a call through either is flagged and scores 0. (The scan of every
+    path in LAB05_CALLS is the test above; each graded notebook runs the lab, so two are here.)"""
+    exercises = {ex.name: ex for ex in scoring.lab_exercises("05")}
+    limits = sandbox.Limits(notebook_timeout=240, cell_timeout=120, exercise_timeout=30)
+    graded = ["bigram_nats", "next_char_probs_through_charlm"]   # a new module; utils.charlm
+    others = {student: (lambda src, name: lambda s: s.solve_all().set_exercise(name, src))(
+        LAB05_CALLS[student], student.split("_through")[0]) for student in graded}
+    rows = grade_lab("05", LAB05[0], tmp_path, limits, others=others)
+    top = sum(float(ex.points) for ex in exercises.values())
+    assert float(rows["correct"]["total"]) == top and rows["correct"]["status"] == "ok", rows["correct"]
+    assert float(rows["untouched"]["total"]) == 0, rows["untouched"]
+    solution_cells = Submission.from_solution(LAB05[0]).solution_cells
+    for student in graded:
+        name = student.split("_through")[0]
+        row = rows[student]
+        assert float(row[name]) == 0 and f"calls-reference:{name}" in row["flags"], (student, row)
+        # an exercise whose own code calls the stubbed one (sample_ids: next_char_probs) fails too
+        lost = {name} | {n for n in exercises if f"{name}(" in solution_cells[n]}
+        kept = sum(float(ex.points) for n, ex in exercises.items() if n not in lost)
+        assert float(row["total"]) == kept, (student, row)
 
 
 LAB07 = sorted((REPO / "solutions").glob("07_*.ipynb"))
@@ -491,21 +560,13 @@ def test_lab07_correct_partial_untouched_and_a_known_mistake(tmp_path):
     exercises = scoring.lab_exercises("07")
     assert [ex.name for ex in exercises] == ["masked_softmax_np", "masked_softmax", "additive_attention",
                                              "decoder_step", "beam_search"]
-    base = Submission.from_solution(LAB07[0])
-    subs = tmp_path / "subs"
-    subs.mkdir()
-    base.copy().solve_all().write(subs / "correct.ipynb")
-    base.copy().write(subs / "untouched.ipynb")
-    base.copy().solve("decoder_step").write(subs / "partly.ipynb")
-    base.copy().solve_all().set_exercise("beam_search", (
+    no_length_norm = (
         "from utils.exercises.mistakes_lab07 import beam_no_length_norm\n\n"
         "def beam_search(step, state, bos, eos, beam_size=3, max_len=12, alpha=1.0):\n"
-        "    return beam_no_length_norm(step, state, bos, eos, beam_size, max_len, alpha)\n")).write(
-        subs / "no_length_norm.ipynb")
+        "    return beam_no_length_norm(step, state, bos, eos, beam_size, max_len, alpha)\n")
     limits = sandbox.Limits(notebook_timeout=180, cell_timeout=60, exercise_timeout=30)
-    ctx = batch.Context(lab="07", exercises=exercises, limits=limits, solution=LAB07[0], seed=7)
-    batch.grade_folder(subs, tmp_path / "out", ctx, jobs=2, log=lambda *a: None)
-    rows = _rows(tmp_path / "out" / "grades.csv")
+    rows = grade_lab("07", LAB07[0], tmp_path, limits, partly=["decoder_step"], others={
+        "no_length_norm": lambda s: s.solve_all().set_exercise("beam_search", no_length_norm)})
     top = sum(float(ex.points) for ex in exercises)
     assert float(rows["correct"]["total"]) == top and rows["correct"]["status"] == "ok", rows["correct"]
     # The lab's cells load checkpoints from data/ through utils: a correct notebook runs cleanly.
@@ -526,5 +587,5 @@ def test_a_grading_run_after_an_interrupted_one_runs(tmp_path):
     Submission.from_solution(solution).solve_all().write(subs / "a.ipynb")
     sandbox.kill_all()
     batch.grade_folder(subs, tmp_path / "out", _context(solution), jobs=1, log=lambda *a: None)
-    row = _rows(tmp_path / "out" / "grades.csv")["a"]
+    row = read_rows(tmp_path / "out" / "grades.csv")["a"]
     assert row["status"] == "ok" and float(row["total"]) == float(row["max"]), row

@@ -16,6 +16,7 @@ from torch import nn
 from utils import adding, packing, rnn_init, tbptt
 from utils.checks import evaluate, get_exercise, make_cases, run_cases
 from utils.corpus import sequential_rows
+from utils.exercises.mistakes_lab06 import free_run_variant, scheduled_variant
 from utils.free_running import SineRNN, free_run, scheduled_sampling_loss, teacher_forcing_loss
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -285,23 +286,6 @@ def test_classifier_readers():
 # ----------------------------------------------------------------------------- 6.4 free running
 
 
-def free_run_variant(double_read=False, keep_state=True, with_prompt=False):
-    def free_run(model, prompt, steps):
-        with torch.no_grad():
-            pred, state = model(prompt)
-            value = pred[:, -1:]
-            if double_read:
-                pred, state = model(prompt[:, -1:], state)
-                value = pred[:, -1:]
-            out = [prompt[:, -1:]] if with_prompt else []
-            for _ in range(steps):
-                out.append(value)
-                pred, state = model(value, state if keep_state else None)
-                value = pred[:, -1:]
-            return torch.cat(out, dim=1)
-    return free_run
-
-
 def test_free_run_mistakes_get_their_hint():
     def one_short(model, prompt, steps):                 # steps - 1 values
         return free_run_variant()(model, prompt, steps)[:, :-1]
@@ -322,32 +306,15 @@ def test_free_run_by_rereading_everything_passes():
 # ----------------------------------------------------------------------------- 6.5 scheduled sampling
 
 
-def ss_variant(invert=False, detach=True, reduce=True, float_mix=False):
-    def scheduled_sampling_loss(model, y, use_model):
-        state, prev, preds = None, None, []
-        for t in range(y.shape[1] - 1):
-            inp = y[:, t]
-            if t > 0:
-                m = ~use_model[:, t - 1] if invert else use_model[:, t - 1]
-                fed = prev.detach() if detach else prev
-                inp = m.to(y.dtype) * fed + (1 - m.to(y.dtype)) * inp if float_mix else torch.where(m, fed, inp)
-            pred, state = model(inp[:, None], state)
-            prev = pred[:, 0]
-            preds.append(prev)
-        err = (torch.stack(preds, dim=1) - y[:, 1:]) ** 2
-        return err.mean() if reduce else err.mean(dim=0)
-    return scheduled_sampling_loss
-
-
 @pytest.mark.parametrize("mistake, key", [
     (dict(reduce=False), "shape"),           # per-step losses instead of one number
 ])
 def test_scheduled_sampling_mistakes_get_their_hint(mistake, key):
-    assert_hint("scheduled_sampling_loss", ss_variant(**mistake), key)
+    assert_hint("scheduled_sampling_loss", scheduled_variant(**mistake), key)
 
 
 def test_scheduled_sampling_float_mix_passes():
-    assert outcome("scheduled_sampling_loss", ss_variant(float_mix=True)).passed
+    assert outcome("scheduled_sampling_loss", scheduled_variant(float_mix=True)).passed
 
 
 def test_scheduled_sampling_without_feedback_is_teacher_forcing():
@@ -367,24 +334,12 @@ def test_scheduled_sampling_without_feedback_is_teacher_forcing():
 @pytest.mark.slow
 @pytest.mark.skipif(not LAB06, reason="solutions/06_*.ipynb is not written yet")
 def test_grader_grades_lab06(tmp_path):
-    import csv
+    from tests.grading.builders import grade_lab
+    from tools.grading import sandbox, scoring
 
-    from tests.grading.builders import Submission
-    from tools.grading import batch, sandbox, scoring
-
-    exercises = scoring.lab_exercises("06")
-    assert [ex.name for ex in exercises] == NAMES
-    base = Submission.from_solution(LAB06[0])
-    subs = tmp_path / "subs"
-    subs.mkdir()
-    base.copy().solve_all().write(subs / "correct.ipynb")
-    base.copy().write(subs / "untouched.ipynb")
-    base.copy().solve("last_real_state").write(subs / "partly.ipynb")
+    assert [ex.name for ex in scoring.lab_exercises("06")] == NAMES
     limits = sandbox.Limits(notebook_timeout=300, cell_timeout=120, exercise_timeout=60)
-    ctx = batch.Context(lab="06", exercises=exercises, limits=limits, solution=LAB06[0], seed=7)
-    batch.grade_folder(subs, tmp_path / "out", ctx, jobs=1, log=lambda *a: None)
-    with open(tmp_path / "out" / "grades.csv", newline="", encoding="utf-8") as f:
-        rows = {row["student"]: row for row in csv.DictReader(f)}
+    rows = grade_lab("06", LAB06[0], tmp_path, limits, partly=["last_real_state"], jobs=1)
     assert float(rows["correct"]["total"]) == len(NAMES) and rows["correct"]["status"] == "ok", rows["correct"]
     assert float(rows["untouched"]["total"]) == 0, rows["untouched"]
     assert float(rows["partly"]["total"]) == 1, rows["partly"]

@@ -45,6 +45,7 @@ from typing import Callable, Mapping
 import numpy as np
 
 from utils import checks
+from utils.replay import record_uses, replayer
 from utils.time_limit import TimeLimit, run_with_time_limit
 
 EXERCISE_TIMEOUT = 30.0   # seconds for all of an exercise's hidden cases (as tools/grade.py)
@@ -110,39 +111,6 @@ class _NoReferences:
         return False
 
 
-def _recording(ex: checks.Exercise, cases) -> list | None:
-    """For an exercise with ``uses``: per case, the [(used name, result)] the references
-    returned, in call order (None when a case could not be recorded)."""
-    refs = checks.reference_uses(ex)
-    per_case = []
-    for case in cases:
-        calls = []
-
-        def recorder(u):
-            def record(*args, **kwargs):
-                value = refs[u](*args, **kwargs)
-                calls.append((u, value))
-                return value
-            return record
-        checks.run_cases(ex, ex.reference, [case], {u: recorder(u) for u in ex.uses})
-        per_case.append(calls)
-    return per_case
-
-
-def _replayer(calls):
-    queue = list(calls)
-
-    def make(u):
-        def replayed(*args, **kwargs):
-            for i, (name, value) in enumerate(queue):
-                if name == u:
-                    del queue[i]
-                    return value
-            raise RuntimeError(f"no recorded reference result left for {u}")
-        return replayed
-    return make
-
-
 def _run(ex, fn, cases, uses_per_case, seconds):
     """run_cases, one case at a time (each with its own uses), under one time limit."""
     done: list = []
@@ -171,7 +139,9 @@ def grade(name: str, namespace: Mapping, rng: np.random.Generator | None = None)
         return "not_defined"
     cases = checks.make_cases(ex, rng)
     want = checks.run_cases(ex, ex.reference, cases, checks.reference_uses(ex))
-    recorded = _recording(ex, cases) if ex.uses else None
+    # for an exercise with uses: per case, what the references of the used ones returned
+    recorded = [record_uses(ex, case, checks.reference_uses(ex)) for case in cases] \
+        if ex.uses else None
     own_passed = all(RESULTS.get(u, ("", None))[0] == "passed" for u in ex.uses)
     references = _graded_references(ex)
     with _NoReferences(references, namespace) as no_refs:
@@ -183,7 +153,7 @@ def grade(name: str, namespace: Mapping, rng: np.random.Generator | None = None)
         else:
             uses_per_case = []
             for calls in recorded:
-                make = _replayer(calls)
+                make = replayer(calls)
                 uses_per_case.append({u: make(u) for u in ex.uses})
         got = _run(ex, fn, cases, uses_per_case, EXERCISE_TIMEOUT)
     outcome = checks.evaluate(ex, cases, got, want)

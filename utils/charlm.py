@@ -1,22 +1,21 @@
-"""Character-level language model in PyTorch (lab 05): model, evaluation, baselines, sampling.
+"""Character-level language model in PyTorch (lab 05): the model, its training step,
+evaluation, generation, saliency and the checkpoint.
 
 Shapes: `N` batch, `T` time, `E` embedding size, `H` hidden units, `V` vocabulary.
-
-The loss of a language model is the average cross-entropy of the next character,
-    loss = -(1 / count) * sum_t ln p(x_{t+1} | x_1 .. x_t)   in nats per character;
-divided by ln 2 it is bits per character, and exp(loss) is the perplexity: the model is as
-unsure as a uniform choice among `perplexity` characters.
 
     model = CharLSTM(V=65, E=64, H=512, layers=2)
     logits, state = model(x)                    # x: (N, T) int64 -> (N, T, V)
     val = evaluate(model, corpus.val_ids)       # nats/char over the whole validation split
     text = generate(model, vocab, "ROMEO:", 200, temperature=0.8, generator=torch.Generator().manual_seed(0))
+
+The lab imports everything it needs from here: the units of the loss and the baselines
+(utils/lm_baselines.py) and the NumPy sampling of any model's logits (utils/sampling.py)
+are re-exported.
 """
 
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
 
 import numpy as np
@@ -25,99 +24,24 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from utils.corpus import REPO_ROOT, CharVocab, scoring_rows
+from utils.lm_baselines import (baselines, bigram_counts, bigram_nats, bits_and_perplexity,
+                                bits_per_char, perplexity, uniform_nats, unigram_nats)
+from utils.sampling import next_char_probs, sample_ids, top_p_filter
+
+__all__ = [
+    # utils.lm_baselines
+    "bits_per_char", "perplexity", "bits_and_perplexity", "uniform_nats", "unigram_nats",
+    "bigram_counts", "bigram_nats", "baselines",
+    # utils.sampling
+    "next_char_probs", "top_p_filter", "sample_ids",
+    # this module
+    "CHECKPOINT_PATH", "CHECKPOINT_INFO_PATH", "CharLSTM", "ROWS", "WARMUP", "evaluate",
+    "evaluate_numpy", "train_step", "sample_next", "generate", "saliency", "last_k_losses",
+    "save_checkpoint", "load_checkpoint", "load_checkpoint_info",
+]
 
 CHECKPOINT_PATH = REPO_ROOT / "data" / "charlm.pt"
 CHECKPOINT_INFO_PATH = REPO_ROOT / "data" / "charlm.json"
-
-
-# ----------------------------------------------------------------------------- units
-
-
-def bits_per_char(nats: float) -> float:
-    """Cross-entropy in nats/char -> bits/char (divide by ln 2)."""
-    return float(nats) / math.log(2.0)
-
-
-def perplexity(nats: float) -> float:
-    """Cross-entropy in nats/char -> perplexity exp(nats): an effective number of choices."""
-    return float(math.exp(nats))
-
-
-def bits_and_perplexity(nats):
-    """Array version of both conversions (exercise 5.1). nats: any shape, float.
-
-    Returns bits = nats / ln 2 and perplexity = exp(nats), each of the shape of `nats`.
-    """
-    nats = np.asarray(nats)
-    if nats.dtype.kind != "f":
-        raise TypeError(f"nats must be a float array, got dtype {nats.dtype}")
-    return nats / np.log(2.0), np.exp(nats)
-
-
-# ----------------------------------------------------------------------------- baselines
-# Fitted on the training split, measured on the validation split, with add-alpha smoothing so
-# a character (or pair) never seen in training still gets a non-zero probability.
-
-
-def _check_ids(name, ids, V):
-    if not isinstance(ids, np.ndarray) or ids.ndim != 1 or ids.dtype.kind not in "iu":
-        got = f"{ids.dtype} array of shape {ids.shape}" if isinstance(ids, np.ndarray) else type(ids).__name__
-        raise TypeError(f"{name} must be a 1-D integer array (L,), got {got}")
-    if len(ids) < 2:
-        raise ValueError(f"{name} must hold at least 2 characters, got {len(ids)}")
-    if ids.min() < 0 or ids.max() >= V:
-        raise ValueError(f"{name} must lie in [0, V={V}), got values in [{ids.min()}, {ids.max()}]")
-
-
-def _check_V(V):
-    if isinstance(V, bool) or not isinstance(V, (int, np.integer)) or V < 2:
-        raise ValueError(f"V must be an int >= 2 (the vocabulary size), got {V!r}")
-
-
-def uniform_nats(V: int) -> float:
-    """Uniform model: every character has probability 1/V, so the loss is ln V nats/char."""
-    _check_V(V)
-    return float(math.log(V))
-
-
-def unigram_nats(train_ids: np.ndarray, val_ids: np.ndarray, V: int, alpha: float = 1.0) -> float:
-    """Unigram model p(c) = (count(c) + alpha) / (L + alpha V) from train; mean -ln p on val.
-
-    Every validation character is scored except the first, so the count matches the bigram and
-    the neural models, which need one character of context.
-    """
-    _check_V(V)
-    _check_ids("train_ids", train_ids, V)
-    _check_ids("val_ids", val_ids, V)
-    counts = np.bincount(train_ids, minlength=V).astype(np.float64)   # (V,)
-    p = (counts + alpha) / (counts.sum() + alpha * V)
-    return float(-np.log(p[val_ids[1:]]).mean())
-
-
-def bigram_counts(ids: np.ndarray, V: int) -> np.ndarray:
-    """(V, V) float64 counts C[a, b] = number of times character b follows character a."""
-    C = np.zeros((V, V), dtype=np.float64)
-    np.add.at(C, (ids[:-1], ids[1:]), 1.0)
-    return C
-
-
-def bigram_nats(train_ids: np.ndarray, val_ids: np.ndarray, V: int, alpha: float = 1.0) -> float:
-    """Bigram model p(b | a) = (C[a, b] + alpha) / (C[a].sum() + alpha V); mean -ln p on val."""
-    _check_V(V)
-    _check_ids("train_ids", train_ids, V)
-    _check_ids("val_ids", val_ids, V)
-    C = bigram_counts(train_ids, V) + alpha                           # (V, V)
-    P = C / C.sum(axis=1, keepdims=True)
-    return float(-np.log(P[val_ids[:-1], val_ids[1:]]).mean())
-
-
-def baselines(train_ids: np.ndarray, val_ids: np.ndarray, V: int) -> dict[str, float]:
-    """{"uniform", "unigram", "bigram"} -> validation nats/char."""
-    return {
-        "uniform": uniform_nats(V),
-        "unigram": unigram_nats(train_ids, val_ids, V),
-        "bigram": bigram_nats(train_ids, val_ids, V),
-    }
 
 
 # ----------------------------------------------------------------------------- model
@@ -215,77 +139,7 @@ def evaluate_numpy(model, ids: np.ndarray, rows: int = ROWS, T: int = 256, warmu
     return float(total / (len(ids) - 1))
 
 
-# ----------------------------------------------------------------------------- sampling
-
-
-def next_char_probs(logits: np.ndarray, temperature: float = 1.0, top_k: int | None = None) -> np.ndarray:
-    """The distribution to sample the next character from.
-
-    logits: (V,) or (N, V) float. temperature > 0 divides the logits (below 1 sharpens, above 1
-    flattens); temperature == 0 means greedy: all the mass on the argmax (the first one on a tie).
-    top_k keeps the k largest logits per row and gives the others probability 0 (ties at the
-    k-th value are all kept). Returns probabilities of the same shape, rows summing to 1.
-    """
-    logits = np.asarray(logits)
-    if logits.ndim not in (1, 2) or logits.dtype.kind != "f":
-        raise TypeError(f"logits must be a float array (V,) or (N, V), got {logits.dtype} "
-                        f"shape {logits.shape}")
-    if not isinstance(temperature, (int, float)) or temperature < 0:
-        raise ValueError(f"temperature must be a number >= 0, got {temperature!r}")
-    V = logits.shape[-1]
-    if top_k is not None and (isinstance(top_k, bool) or not isinstance(top_k, (int, np.integer))
-                              or not 1 <= top_k <= V):
-        raise ValueError(f"top_k must be None or an int in [1, V={V}], got {top_k!r}")
-    if temperature == 0:
-        probs = np.zeros_like(logits)
-        np.put_along_axis(probs, np.argmax(logits, axis=-1)[..., None], 1.0, axis=-1)
-        return probs
-    z = logits / temperature
-    if top_k is not None:
-        kth = np.sort(z, axis=-1)[..., V - top_k][..., None]   # k-th largest per row
-        z = np.where(z >= kth, z, -np.inf)
-    z = z - z.max(axis=-1, keepdims=True)                      # exp never overflows
-    e = np.exp(z)
-    return e / e.sum(axis=-1, keepdims=True)
-
-
-def top_p_filter(probs: np.ndarray, top_p: float) -> np.ndarray:
-    """Nucleus filtering of one distribution: keep the most likely ids, in order, until their
-    total reaches top_p (the id that crosses it included, so at least one is kept), zero the
-    rest and renormalise. probs: (V,) summing to 1; top_p in (0, 1]. Returns (V,)."""
-    probs = np.asarray(probs, dtype=np.float64)
-    if probs.ndim != 1:
-        raise ValueError(f"probs must be one distribution (V,), got shape {probs.shape}")
-    if not 0.0 < top_p <= 1.0:
-        raise ValueError(f"top_p must be in (0, 1], got {top_p!r}")
-    order = np.argsort(-probs, kind="stable")                  # most likely first
-    before = np.cumsum(probs[order]) - probs[order]            # mass of the ids ahead of each
-    keep = order[before < top_p]
-    out = np.zeros_like(probs)
-    out[keep] = probs[keep]
-    return out / out.sum()
-
-
-def sample_ids(step, state, first_id: int, n: int, temperature: float = 1.0,
-               top_k: int | None = None, top_p: float | None = None,
-               rng: np.random.Generator | None = None) -> np.ndarray:
-    """The sampling loop: n ids drawn one at a time, each fed back as the next input.
-
-    step(x, state) -> (logits (V,), new state) runs the model on one id; temperature and
-    top_k as in next_char_probs, then top_p (nucleus) filtering when given. Each id is drawn
-    with rng.choice(V, p=probs), one call per step. Returns (n,) int64.
-    """
-    rng = np.random.default_rng() if rng is None else rng
-    ids = np.empty(n, dtype=np.int64)
-    x = int(first_id)
-    for t in range(n):
-        logits, state = step(x, state)
-        probs = next_char_probs(np.asarray(logits, dtype=np.float64), temperature, top_k)
-        if top_p is not None:
-            probs = top_p_filter(probs, top_p)
-        x = int(rng.choice(len(probs), p=probs))
-        ids[t] = x
-    return ids
+# ----------------------------------------------------------------------------- training
 
 
 def train_step(model: nn.Module, optimizer: torch.optim.Optimizer, x: torch.Tensor,
@@ -303,6 +157,9 @@ def train_step(model: nn.Module, optimizer: torch.optim.Optimizer, x: torch.Tens
     nn.utils.clip_grad_norm_(model.parameters(), clip)
     optimizer.step()
     return loss.item()
+
+
+# ----------------------------------------------------------------------------- generation
 
 
 def sample_next(logits: torch.Tensor, temperature: float = 1.0, top_k: int | None = None,

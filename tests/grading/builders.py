@@ -9,11 +9,15 @@ code (the solution's own cell for "correct", or adversarial code) and cells are 
     sub.set_exercise("toy_affine_backward", "def toy_affine_backward(dout, cache): ...")
     sub.add_cell("while True: pass", after="toy_affine_backward", tags=["slow"])
     sub.write(folder / "alice.ipynb")
+
+``grade_lab`` grades a real lab's usual submissions (correct, untouched, partly solved) and
+any others with the grader's own modules, and returns the rows of its grades.csv.
 """
 
 from __future__ import annotations
 
 import copy
+import csv
 import json
 import re
 from pathlib import Path
@@ -98,3 +102,36 @@ class Submission:
         path = Path(path)
         path.write_text(json.dumps(self.nb, indent=1) + "\n")
         return path
+
+
+def read_rows(csv_path: Path) -> dict:
+    """The rows of a grades.csv: {student: {column: text}}."""
+    with open(csv_path, newline="", encoding="utf-8") as f:
+        return {row["student"]: row for row in csv.DictReader(f)}
+
+
+def grade_lab(lab: str, solution: Path, folder: Path, limits, partly=(), others=None,
+              jobs: int = 2, seed: int = 7) -> dict:
+    """Grade lab ``lab``'s submissions built from ``solution`` in ``folder`` (with
+    ``tools.grading``, one sandbox each) and return grades.csv's rows {student: row}.
+
+    The students: "correct" (every exercise solved), "untouched" (the student notebook as
+    released), "partly" (only the exercises named in ``partly``, when given) and ``others``:
+    {student: build(base) -> Submission}, each given a fresh copy of the untouched notebook.
+    limits: a ``sandbox.Limits``; seed: the grading seed (reproducible hidden cases).
+    """
+    from tools.grading import batch, scoring
+
+    base = Submission.from_solution(solution)
+    builds = {"correct": lambda s: s.solve_all(), "untouched": lambda s: s}
+    if partly:
+        builds["partly"] = lambda s: s.solve(*partly)
+    builds.update(others or {})
+    subs = Path(folder) / "subs"
+    subs.mkdir(parents=True)
+    for student, build in builds.items():
+        build(base.copy()).write(subs / f"{student}.ipynb")
+    ctx = batch.Context(lab=lab, exercises=scoring.lab_exercises(lab), limits=limits,
+                        solution=solution, seed=seed)
+    batch.grade_folder(subs, Path(folder) / "out", ctx, jobs=jobs, log=lambda *a: None)
+    return read_rows(Path(folder) / "out" / "grades.csv")

@@ -115,7 +115,8 @@ class Graded:
 def grader_id(exercises) -> str:
     """GRADER_VERSION + a hash of the grading code and of the files defining the exercises
     (references, cases, call), so a rerun regrades when either changes."""
-    files = sorted(_HERE.glob("*.py")) + [REPO / "tools" / "grade.py", REPO / "utils" / "checks.py"]
+    files = sorted(_HERE.glob("*.py")) + [REPO / "tools" / "grade.py", REPO / "utils" / "checks.py",
+                                          REPO / "utils" / "replay.py"]
     for ex in exercises:
         for obj in (ex.reference, ex.cases, ex.call):
             try:

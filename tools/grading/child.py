@@ -13,11 +13,12 @@ shapes and dtypes and compares. Steps:
    before NumPy is imported, so the interpreter itself runs under them.
 2. Keep the channel to the parent (the original stdout) on a private descriptor and send
    the student's own prints to /dev/null.
-3. Import ``utils.checks`` from LIB_FOLDER (a copy without the graded references: calling
-   one raises ``ReferenceUnavailableError``) and the extra exercise modules. ``check`` is
-   replaced by one that compares with the reference outputs of the check's own fixed cases,
-   sent by the parent (they are public: the student's notebook prints them), and returns
-   the student's function or the stub, as the notebook's ``check`` returns the reference.
+3. Import ``utils.checks`` and ``utils.replay`` from LIB_FOLDER (a copy without the graded
+   references: calling one raises ``ReferenceUnavailableError``) and the extra exercise
+   modules, before any student code runs. ``check`` is replaced by one that compares with
+   the reference outputs of the check's own fixed cases, sent by the parent (they are
+   public: the student's notebook prints them), and returns the student's function or the
+   stub, as the notebook's ``check`` returns the reference.
 4. Execute the cells one by one in one namespace (``__name__ == "__main__"``) with a per-cell
    alarm. A cell that raises (syntax error, MemoryError, SystemExit, timeout...) is reported
    and the next cell runs, like "run all" with errors allowed.
@@ -26,8 +27,8 @@ shapes and dtypes and compares. Steps:
    send the outputs (so an exercise already graded survives a later crash, loop or
    ``os._exit``). An exercise that builds on others (``uses``) is run twice: with the
    student's own functions, and with the reference results the parent sent (replayed in
-   call order); the parent keeps the first when the student's versions passed, as the
-   notebook's check cells do.
+   call order by ``utils.replay.replayer``); the parent keeps the first when the student's
+   versions passed, as the notebook's check cells do.
 6. Send ``{"event": "done"}``.
 
 Messages, one JSON object a line: {"event": "start"|"end", "cell", "error", "seconds"},
@@ -152,6 +153,7 @@ def main(lib):
         # only this lab's exercise modules: the others' imports (torch...) are not needed
         labs.load_only(task["lab_modules"])
     from utils import checks
+    from utils.replay import replayer  # bound now, before any student code runs
     for module in task.get("exercise_modules", []):
         importlib.import_module(module)
     labs.complete_uses()
@@ -209,20 +211,6 @@ def main(lib):
     snapshot = {}  # exercise name -> the function the student defined
     graded = set()
     exercise_timeout = float(task["limits"]["exercise_timeout"])
-
-    def replayer(calls):
-        """uses functions that return the reference's recorded results, in call order."""
-        queue = list(calls)
-
-        def make(u):
-            def replayed(*args, **kwargs):
-                for i, (name, value) in enumerate(queue):
-                    if name == u:
-                        del queue[i]
-                        return value
-                raise RuntimeError(f"no recorded reference result left for {u}")
-            return replayed
-        return make
 
     def run_variant(ex, fn, variant, budget_left):
         """(entries, timed_out) for one variant ("own" or "reference")."""

@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from utils import checks
+from utils.replay import record_uses
 
 from . import cases_io, stage
 
@@ -122,22 +123,11 @@ def reference_results(exercises, cases: dict) -> tuple:
                                    f"{w.describe()}")
         if not ex.uses:
             continue
-        per_case = []
+        recorded = [record_uses(ex, case, refs) for case in cases[ex.name]]
         try:
-            for case in cases[ex.name]:
-                calls = []
-
-                def recorder(u):
-                    def record(*args, **kwargs):
-                        value = refs[u](*args, **kwargs)
-                        calls.append([u, cases_io.encode(value)])
-                        return value
-                    return record
-                checks.run_cases(ex, ex.reference, [case], {u: recorder(u) for u in ex.uses})
-                per_case.append(calls)
-        except TypeError:
+            replay[ex.name] = [[[u, cases_io.encode(v)] for u, v in calls] for calls in recorded]
+        except TypeError:  # a result that cannot be sent
             continue
-        replay[ex.name] = per_case
     return want, replay
 
 

@@ -15,10 +15,12 @@ regular expression for a cell that does not parse.
 Static scan (``scan``), per exercise function body:
 
 - ``calls-reference``: the body names the exercise's own reference implementation through an
-  import from its module (``from utils.layers import rnn_step_forward as f``,
-  ``utils.layers.rnn_step_forward``, ``import utils.layers as L; L.rnn_step_forward``). The
-  exercise scores 0 (at run time the sandbox has no reference: a call through an alias the
-  scan cannot follow raises ``ReferenceUnavailableError``, which ``scoring`` flags too).
+  import from its module or from one that re-exports it (``from utils.layers import
+  rnn_step_forward as f``, ``utils.layers.rnn_step_forward``, ``import utils.layers as L;
+  L.rnn_step_forward``; ``utils.charlm.bigram_nats`` as well as the module that defines
+  it, ``utils.lm_baselines.bigram_nats``). The exercise scores 0 (at run time the sandbox
+  has no reference: a call through an alias the scan cannot follow raises
+  ``ReferenceUnavailableError``, which ``scoring`` flags too).
 - ``suspicious``: anywhere in the code, names that only serve to get around grading
   (``sys.setprofile``/``settrace``, ``REGISTRY``/``get_exercise``/``.reference`` that reach the
   registered references). Flagged for the instructor to look at; the score is kept.
@@ -30,6 +32,7 @@ import ast
 import hashlib
 import json
 import re
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -215,11 +218,31 @@ def _private_course_name(path: str) -> bool:
     return parts[0] == "utils" and any(p.startswith("_") and not p.startswith("__") for p in parts[1:])
 
 
+def _names(path: str, ref) -> bool:
+    """Whether the dotted ``path`` names the function ``ref``: its own path
+    (``ref.__module__ + "." + ref.__name__``), or any path through the modules of its package
+    that this process has imported to the same object, e.g. ``utils.charlm.bigram_nats``
+    for the reference defined in ``utils.lm_baselines`` and re-exported by ``utils.charlm``."""
+    module = getattr(ref, "__module__", None) or ""
+    if path == f"{module}.{getattr(ref, '__name__', '')}":
+        return True
+    parts = path.split(".")
+    if parts[0] != module.split(".")[0]:
+        return False
+    for i in range(len(parts) - 1, 0, -1):  # the longest prefix that is an imported module
+        obj = sys.modules.get(".".join(parts[:i]))
+        if obj is not None:
+            for attr in parts[i:]:
+                obj = getattr(obj, attr, None)
+            return obj is ref
+    return False
+
+
 def scan(cells, exercises) -> dict:
     """{"calls_reference": {exercise name, ...}, "suspicious": [words]} from the source.
 
-    exercises: {name: Exercise}; a function's reference path is
-    ``reference.__module__ + "." + reference.__name__``.
+    exercises: {name: Exercise}; a function names its reference through any import path
+    that leads to it (``_names``).
     """
     trees = []
     for cell in cells:
@@ -232,10 +255,6 @@ def scan(cells, exercises) -> dict:
     table = {}
     for tree in trees:
         table.update(_imports(tree))
-    ref_paths = {}
-    for name, ex in exercises.items():
-        ref = ex.reference
-        ref_paths[name] = f"{getattr(ref, '__module__', '')}.{getattr(ref, '__name__', '')}"
     calls = set()
     suspicious = set()
     for tree in trees:
@@ -246,7 +265,7 @@ def scan(cells, exercises) -> dict:
                 for sub in ast.walk(node):
                     if isinstance(sub, (ast.Name, ast.Attribute)):
                         path = _dotted(sub, local)
-                        if path is not None and path == ref_paths[node.name]:
+                        if path is not None and _names(path, exercises[node.name].reference):
                             calls.add(node.name)
                         elif path is not None and _private_course_name(path):
                             # The sandbox keeps private helpers (the models need them), so a

@@ -6,13 +6,14 @@
     5.4 sample_ids            the sampling loop, with temperature, top-k and top-p (nucleus)
     5.5 train_step            one training step of the PyTorch model
 
-The references live in utils/charlm.py. Fixed fixtures first (small, hand-checkable), then
-random cases from the rng the check passes in. Everything is float64.
+The references live in utils/lm_baselines.py (5.1, 5.2), utils/sampling.py (5.3, 5.4) and
+utils/charlm.py (5.5), which re-exports the others. Fixed fixtures first (small,
+hand-checkable), then random cases from the rng the check passes in. Everything is float64.
 """
 
 import numpy as np
 
-from utils import charlm
+from utils import charlm, lm_baselines, sampling
 from utils.checks import BadReturn, Case, Exercise, KnownBug, register
 from utils.exercises import mistakes_lab05 as m
 
@@ -35,7 +36,7 @@ def bits_and_perplexity_cases(rng):
 
 register(Exercise(
     name="bits_and_perplexity", lab=LAB, number="5.1",
-    reference=charlm.bits_and_perplexity,
+    reference=lm_baselines.bits_and_perplexity,
     cases=bits_and_perplexity_cases,
     outputs=("bits", "perplexity"),
     hints={
@@ -78,7 +79,7 @@ def bigram_nats_cases(rng):
 
 register(Exercise(
     name="bigram_nats", lab=LAB, number="5.2",
-    reference=charlm.bigram_nats,
+    reference=lm_baselines.bigram_nats,
     cases=bigram_nats_cases,
     outputs=("nats",),
     hints={
@@ -119,7 +120,7 @@ def next_char_probs_cases(rng):
 
 register(Exercise(
     name="next_char_probs", lab=LAB, number="5.3",
-    reference=charlm.next_char_probs,
+    reference=sampling.next_char_probs,
     cases=next_char_probs_cases,
     outputs=("probs",),
     hints={
@@ -191,7 +192,7 @@ def call_sample_ids(fn, case, uses):
 
 register(Exercise(
     name="sample_ids", lab=LAB, number="5.4",
-    reference=charlm.sample_ids, cases=sample_ids_cases, outputs=("ids",), call=call_sample_ids,
+    reference=sampling.sample_ids, cases=sample_ids_cases, outputs=("ids",), call=call_sample_ids,
     rtol=0, atol=0,
     hints={
         "ids": "At each step: logits, state = step(x, state); probs = next_char_probs(logits, "

@@ -2,7 +2,10 @@
 
 Written the way a student would write each mistake, with the exercise's signature; paired
 with hints in ``utils/exercises/lab06.py`` and asserted in tests/test_known_bugs.py. Each is
-self-contained (no reference function), so it runs wherever the check runs.
+self-contained (no reference function), so it runs wherever the check runs. The mistakes of
+6.1, 6.4 and 6.5 are slips in one loop: ``tbptt_variant``, ``free_run_variant`` and
+``scheduled_variant`` write it once, with an option per slip (all off: correct);
+tests/test_lab06.py builds its other free-running and scheduled-sampling variants from them.
 """
 
 import numpy as np
@@ -12,41 +15,35 @@ import torch.nn.functional as F
 # ----------------------------------------------------------------------------- 6.1
 
 
-def _tbptt(model, x_rows, y_rows, T, optimizer, carry=True, detach=True, carry_c=True, zero=True):
-    losses, state = [], None
-    for start in range(0, x_rows.shape[1], T):
-        x, y = x_rows[:, start:start + T], y_rows[:, start:start + T]      # (N, T) each
-        if not carry:
-            state = None
-        elif state is not None:
-            h, c = state
-            if detach:
-                h, c = h.detach(), c.detach()
-            state = (h, c if carry_c else torch.zeros_like(c))
-        logits, state = model(x, state)
-        loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1))
-        if zero:
-            optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-        losses.append(loss.item())
-    return np.array(losses), state
+def tbptt_variant(carry=True, detach=True, carry_c=True, zero_grad=True):
+    """tbptt_epoch with the slips the options turn off: the state carried from chunk to
+    chunk, detached, with its cell state c, and the gradients zeroed before each backward."""
+    def tbptt_epoch(model, x_rows, y_rows, T, optimizer):
+        losses, state = [], None
+        for start in range(0, x_rows.shape[1], T):
+            x, y = x_rows[:, start:start + T], y_rows[:, start:start + T]      # (N, T) each
+            if not carry:
+                state = None
+            elif state is not None:
+                h, c = state
+                if detach:
+                    h, c = h.detach(), c.detach()
+                state = (h, c if carry_c else torch.zeros_like(c))
+            logits, state = model(x, state)
+            loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1))
+            if zero_grad:
+                optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            losses.append(loss.item())
+        return np.array(losses), state
+    return tbptt_epoch
 
 
-def tbptt_no_detach(model, x_rows, y_rows, T, optimizer):
-    return _tbptt(model, x_rows, y_rows, T, optimizer, detach=False)
-
-
-def tbptt_state_reset_every_chunk(model, x_rows, y_rows, T, optimizer):
-    return _tbptt(model, x_rows, y_rows, T, optimizer, carry=False)
-
-
-def tbptt_cell_state_not_carried(model, x_rows, y_rows, T, optimizer):
-    return _tbptt(model, x_rows, y_rows, T, optimizer, carry_c=False)
-
-
-def tbptt_no_zero_grad(model, x_rows, y_rows, T, optimizer):
-    return _tbptt(model, x_rows, y_rows, T, optimizer, zero=False)
+tbptt_no_detach = tbptt_variant(detach=False)
+tbptt_state_reset_every_chunk = tbptt_variant(carry=False)
+tbptt_cell_state_not_carried = tbptt_variant(carry_c=False)
+tbptt_no_zero_grad = tbptt_variant(zero_grad=False)
 
 
 # ----------------------------------------------------------------------------- 6.2
@@ -94,69 +91,65 @@ def last_state_gather_not_expanded(h, lengths):
 # ----------------------------------------------------------------------------- 6.4
 
 
-def _free_run(model, prompt, steps, reread=False, carry=True, feed_back=True, with_prompt=False):
-    with torch.no_grad():
-        pred, state = model(prompt)
-        value = pred[:, -1:]
-        if reread:
-            pred, state = model(prompt[:, -1:], state)
+def free_run_variant(reread=False, carry=True, feed_back=True, with_prompt=False):
+    """free_run with the slips the options make: the last prompt value read a second time,
+    the state not carried, the last true value fed instead of the prediction, the prompt's
+    last value returned with the predictions. The defaults: correct."""
+    def free_run(model, prompt, steps):
+        with torch.no_grad():
+            pred, state = model(prompt)
             value = pred[:, -1:]
-        out = [prompt[:, -1:]] if with_prompt else []
-        for _ in range(steps):
-            out.append(value)
-            pred, state = model(value if feed_back else prompt[:, -1:], state if carry else None)
-            value = pred[:, -1:]
-        return torch.cat(out, dim=1)
+            if reread:
+                pred, state = model(prompt[:, -1:], state)
+                value = pred[:, -1:]
+            out = [prompt[:, -1:]] if with_prompt else []
+            for _ in range(steps):
+                out.append(value)
+                pred, state = model(value if feed_back else prompt[:, -1:], state if carry else None)
+                value = pred[:, -1:]
+            return torch.cat(out, dim=1)
+    return free_run
 
 
-def free_run_prompt_end_read_twice(model, prompt, steps):
-    return _free_run(model, prompt, steps, reread=True)
-
-
-def free_run_state_restarted(model, prompt, steps):
-    return _free_run(model, prompt, steps, carry=False)
-
-
-def free_run_truth_fed_instead(model, prompt, steps):
-    return _free_run(model, prompt, steps, feed_back=False)
-
-
-def free_run_prompt_value_returned(model, prompt, steps):
-    return _free_run(model, prompt, steps, with_prompt=True)
+free_run_prompt_end_read_twice = free_run_variant(reread=True)
+free_run_state_restarted = free_run_variant(carry=False)
+free_run_truth_fed_instead = free_run_variant(feed_back=False)
+free_run_prompt_value_returned = free_run_variant(with_prompt=True)
 
 
 # ----------------------------------------------------------------------------- 6.5
 
 
-def _scheduled(model, y, use_model, invert=False, detach=True, shared=False, shift=True):
-    state, prev, preds = None, None, []
-    for t in range(y.shape[1] - 1):
-        inp = y[:, t]
-        if t > 0:
-            use = use_model[:, t - 1]
-            if shared:                               # one decision for the whole batch
-                use = use[:1].expand_as(use)
-            if invert:
-                use = ~use
-            inp = torch.where(use, prev.detach() if detach else prev, inp)
-        pred, state = model(inp[:, None], state)
-        prev = pred[:, 0]
-        preds.append(prev)
-    target = y[:, 1:] if shift else y[:, :-1]
-    return ((torch.stack(preds, dim=1) - target) ** 2).mean()
+def scheduled_variant(invert=False, detach=True, shared=False, shift=True, reduce=True,
+                      float_mix=False):
+    """scheduled_sampling_loss with the slips the options make: the coin's meaning
+    inverted, the fed-back prediction not detached, one coin for the whole batch, the
+    targets not shifted, per-step losses instead of their mean (reduce=False). float_mix
+    writes the choice as arithmetic, m * fed + (1 - m) * true, which is correct too. The
+    defaults: correct."""
+    def scheduled_sampling_loss(model, y, use_model):
+        state, prev, preds = None, None, []
+        for t in range(y.shape[1] - 1):
+            inp = y[:, t]
+            if t > 0:
+                use = use_model[:, t - 1]
+                if shared:                               # one decision for the whole batch
+                    use = use[:1].expand_as(use)
+                if invert:
+                    use = ~use
+                fed = prev.detach() if detach else prev
+                m = use.to(y.dtype)
+                inp = m * fed + (1 - m) * inp if float_mix else torch.where(use, fed, inp)
+            pred, state = model(inp[:, None], state)
+            prev = pred[:, 0]
+            preds.append(prev)
+        target = y[:, 1:] if shift else y[:, :-1]
+        err = (torch.stack(preds, dim=1) - target) ** 2
+        return err.mean() if reduce else err.mean(dim=0)
+    return scheduled_sampling_loss
 
 
-def scheduled_inverted(model, y, use_model):
-    return _scheduled(model, y, use_model, invert=True)
-
-
-def scheduled_not_detached(model, y, use_model):
-    return _scheduled(model, y, use_model, detach=False)
-
-
-def scheduled_shared_across_batch(model, y, use_model):
-    return _scheduled(model, y, use_model, shared=True)
-
-
-def scheduled_targets_not_shifted(model, y, use_model):
-    return _scheduled(model, y, use_model, shift=False)
+scheduled_inverted = scheduled_variant(invert=True)
+scheduled_not_detached = scheduled_variant(detach=False)
+scheduled_shared_across_batch = scheduled_variant(shared=True)
+scheduled_targets_not_shifted = scheduled_variant(shift=False)
