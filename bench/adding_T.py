@@ -19,9 +19,14 @@ The rule that chooses the lab's T, fixed before the first run of this script:
 
     the smallest T of --T at which both verdicts hold over all the seeds (5 by default),
     provided the lab's adding-problem training at that T (4 arms x 3 seeds: 3/5 of the CPU
-    seconds measured here over 5 seeds) costs at most BUDGET_S = 15 s more than at the lab's
-    former setting, T = 20 and 450 steps (the lab must execute in 90 s on one thread; it took
-    about 68 s at T = 20).
+    seconds measured here over 5 seeds) costs at most BUDGET_S = 45 s more than at the lab's
+    former setting, T = 20 and 450 steps (the lab must execute in 90 s on one thread).
+
+The budget first written here was 15 s, from a wall-clock time of the whole lab (68 s)
+measured on a busy machine. The lab's own CPU time on one thread was 43.6 s at T = 20 and
+450 steps, which leaves about 46 s of the 90; the budget was raised to 45 s for that reason,
+after the first sweeps, and with it T = 50 at 900 steps became the lab's setting (the lab then
+took 73.3 s of CPU).
 
 If no T of the list meets the rule, the step budget may be raised for every arm equally
 (--steps) and the sweep run again; otherwise the lab keeps T = 20 and reports the sweep. The
@@ -45,7 +50,7 @@ H, N, LR, CLIP, STEPS = 16, 64, 0.02, 1.0, 450       # lab 06, cell lab06-26
 ARMS = {"tanh, default": ("rnn", "default"), "tanh, orthogonal": ("rnn", "orthogonal"),
         "tanh, identity": ("rnn", "identity"), "LSTM": ("lstm", "default")}
 GOAL, STUCK = 0.01, 0.8 * adding.CONSTANT_MSE      # the lab's two lines
-LAB_T, LAB_SEEDS, BUDGET_S = 20, 3, 15.0
+LAB_T, LAB_SEEDS, BUDGET_S = 20, 3, 45.0
 
 
 def run(cell, init, T, steps, seed):
