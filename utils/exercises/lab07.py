@@ -14,7 +14,7 @@ from the rng the check passes in. Cases are plain NumPy data; torch is built ins
 import numpy as np
 import torch
 
-from utils import attention, beam
+from utils import attention, beam, seq2seq
 from utils.checks import BadReturn, Case, Exercise, KnownBug, register
 from utils.exercises import mistakes_lab07 as m
 
@@ -47,6 +47,8 @@ def softmax_cases(rng):
 register(Exercise(
     name="masked_softmax_np", lab=LAB, number="7.1",
     reference=attention.masked_softmax_np, cases=softmax_cases, outputs=("weights",),
+    # the attention modules' own softmax; self-attention's softmax with identity keys
+    twins=(attention._attention_softmax, attention.scaled_dot_product_attention),
     hints={
         "weights": "Each row: a softmax over the positions where mask is True, exactly 0 "
                    "elsewhere, rows summing to 1 (all zeros for a row with no True).",
@@ -96,7 +98,7 @@ def call_torch_softmax(fn, case, uses):
 register(Exercise(
     name="masked_softmax", lab=LAB, number="7.2",
     reference=attention.masked_softmax, cases=softmax_cases, outputs=("weights", "grad"),
-    call=call_torch_softmax,
+    call=call_torch_softmax, twins=(attention._attention_softmax,),
     hints={
         "weights": "scores.masked_fill(~mask, float('-inf')), then a softmax over dim=-1 that "
                    "gives 0 (not NaN) on a row with no real position.",
@@ -145,7 +147,7 @@ def additive_cases(rng):
 register(Exercise(
     name="additive_attention", lab=LAB, number="7.3",
     reference=attention.additive_attention_np, cases=additive_cases,
-    outputs=("context", "weights"),
+    outputs=("context", "weights"), twins=(attention.AdditiveAttention.forward,),
     hints={
         "weights": "scores[n, s] = v . tanh(query[n] Wq + keys[n, s] Wk): broadcast the query "
                    "term over s with [:, None, :], then masked_softmax_np(scores, mask).",
@@ -186,11 +188,9 @@ def decoder_step_cases(rng):
 
 
 def _ramp_decoder(V, E=3, H=4):
-    from utils.seq2seq import Decoder
-
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(0)
-        dec = Decoder(V, E, H, "additive").double()
+        dec = seq2seq.Decoder(V, E, H, "additive").double()
     with torch.no_grad():
         for k, (_, p) in enumerate(sorted(dec.named_parameters())):
             p.copy_(torch.linspace(-0.8, 0.9, p.numel(), dtype=torch.float64).reshape(p.shape)
@@ -198,17 +198,11 @@ def _ramp_decoder(V, E=3, H=4):
     return dec
 
 
-def _no_step(*args, **kwargs):
-    raise RuntimeError("decoder_step must compute the step from dec.embed, dec.attention, "
-                       "dec.cell and dec.out, not call dec.step")
-
-
 def call_decoder_step(fn, case, uses):
-    """fn on a small float64 Decoder (E=3, H=4) with ramp weights, whose own step method is
-    hidden; returns logits, h, weights."""
+    """fn on a small float64 Decoder (E=3, H=4) with ramp weights (its step method, the
+    exercise's twin, is off while fn runs); returns logits, h, weights."""
     V, y_prev, h_prev, enc_out, mask = case.args
     dec = _ramp_decoder(V)
-    dec.step = _no_step
     out = fn(dec, torch.tensor(y_prev, dtype=torch.long), torch.tensor(h_prev),
              torch.tensor(enc_out), torch.tensor(mask))
     if not isinstance(out, (tuple, list)) or len(out) != 3:
@@ -230,7 +224,7 @@ def decoder_step_reference(dec, y_prev, h_prev, enc_out, mask):
 register(Exercise(
     name="decoder_step", lab=LAB, number="7.4",
     reference=decoder_step_reference, cases=decoder_step_cases, call=call_decoder_step,
-    outputs=("logits", "h", "weights"),
+    outputs=("logits", "h", "weights"), twins=(seq2seq.Decoder.step,),
     hints={
         "weights": "Attend with the PREVIOUS state: context, weights = dec.attention(h_prev, "
                    "enc_out, mask).",
