@@ -288,8 +288,9 @@ def test_twins_are_off_while_the_check_runs_and_back_after(capsys):
 
 def test_answer_time_is_measured_by_the_grader():
     grading = {"event": "grading", "exercise": "a"}
-    result = {"event": "result", "exercise": "a"}
-    assert scoring.answer_seconds([grading, result], [1.0, 4.5]) == {"a": 3.5}
-    # a result before its grading message was forged: late whatever the limit
-    assert scoring.answer_seconds([result, grading], [1.0, 2.0]) == {"a": float("inf")}
+    result = {"event": "result", "exercise": "a", "n": 1}
+    forged = {"event": "result", "exercise": "a", "n": 0}
+    sent, took = scoring.answers([forged, grading, result], [0.5, 1.0, 4.5])
+    assert sent == {"a": result} and took == {"a": 3.5}  # a result before "grading" is forged
+    assert scoring.answers([grading, forged, result])[0] == {"a": forged}  # no clock: the first
     assert scoring.overdue_after(30) == 42.5

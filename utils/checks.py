@@ -226,6 +226,8 @@ def evaluate(exercise: Exercise, cases: Sequence[Case],
         levels = tuple(exercise.explain(cases, got, want))
     if levels:
         hint = levels[0]
+    elif error is not None and error.type == twins.ERROR_CLASS:
+        hint = ""  # the message says what to do: no reference, no twin
     elif error is not None:
         hint = {"exception": exercise.hints.get("error", ""),
                 "bad_return": exercise.hints.get("return", ""),

@@ -20,7 +20,8 @@ Policy (documented in the README's grading section too):
 - The time an exercise took on its hidden cases is measured here too, from when this
   process read the child's "grading" message to when it read the result: an answer that
   came later than the exercise's limit (plus a margin, ``overdue_after``) scores 0 with a
-  ``timeout`` flag, even when the student's code switched off the child's alarm.
+  ``timeout`` flag, even when the student's code switched off the child's alarm. A result
+  sent before its "grading" message is a forgery and is ignored.
 """
 
 from __future__ import annotations
@@ -206,20 +207,27 @@ def overdue_after(exercise_timeout: float) -> float:
     return 1.25 * exercise_timeout + 5.0
 
 
-def answer_seconds(messages: list, received: list) -> dict:
-    """{exercise name: seconds between the first "grading" message and the first result},
-    on the grader's clock (``received``, one time per message)."""
-    began, took = {}, {}
-    for m, t in zip(messages, received):
+def answers(messages: list, received: list | None = None) -> tuple:
+    """({exercise name: its result message}, {exercise name: seconds it took}).
+
+    The first result of an exercise counts. With ``received`` (when this process read each
+    message), only a result that came after the exercise's "grading" message counts (one
+    sent before it was forged by the student's code), and its time is measured on the
+    grader's clock, from that "grading" message."""
+    sent, took, began = {}, {}, {}
+    for i, m in enumerate(messages):
         name = m.get("exercise")
         if not isinstance(name, str):
             continue
-        if m.get("event") == "grading":
-            began.setdefault(name, t)
-        elif m.get("event") == "result" and name not in took:
-            # a result sent before its grading message was forged: late by definition
-            took[name] = t - began[name] if name in began else float("inf")
-    return took
+        if m.get("event") == "grading" and received is not None:
+            began.setdefault(name, received[i])
+        elif m.get("event") == "result" and name not in sent:
+            if received is None:
+                sent[name] = m
+            elif name in began:
+                sent[name] = m
+                took[name] = received[i] - began[name]
+    return sent, took
 
 
 def score(exercises, cases: dict, want: dict, messages: list, static: dict, stopped: str,
@@ -232,11 +240,7 @@ def score(exercises, cases: dict, want: dict, messages: list, static: dict, stop
     process read each message (``RunResult.received``); late: seconds after which an
     answer scores 0 (``overdue_after``).
     """
-    sent = {}
-    for m in messages:
-        if m.get("event") == "result" and isinstance(m.get("exercise"), str):
-            sent.setdefault(m["exercise"], m)  # the first answer counts
-    took = answer_seconds(messages, received) if received is not None else {}
+    sent, took = answers(messages, received)
     budget = cases_io.Budget(max_bytes)
     results: dict = {}
     for ex in exercises:

@@ -232,6 +232,7 @@ register(Exercise(
              "embedding first, then the context.",
         "logits": "logits = dec.out(torch.cat([h, context], dim=-1)), with the NEW state h.",
         "error": "dec.embed(y_prev) is (N, E), context (N, H): the GRU cell takes (N, E + H).",
+        "shape": "Return logits (N, V), the new state h (N, H) and the weights (N, S), in that order.",
     },
     bugs=(
         KnownBug("context from the new state", "This lab follows Bahdanau: the context of step t "
@@ -273,15 +274,18 @@ def beam_cases(rng):
 
 
 def call_beam(fn, case, uses):
-    """A toy model: the log-softmax of row x of a logit table plus a drift that grows with the
-    state (the number of steps taken). bos = 0, eos = 1. Returns the ids and the score."""
+    """A toy model: the log-softmax of row x of a logit table plus a drift times the state,
+    which remembers the path (half the previous state plus the token read), so hypotheses
+    that end in the same token still differ and a beam that keeps the wrong rows' states
+    fails. bos = 0, eos = 1. Returns the ids and the score."""
     table, beam_size, max_len, alpha = case.args
     drift = np.linspace(-0.4, 0.4, table.shape[1])
 
     def step(tokens, states):
-        logits = table[np.asarray(tokens)] + drift * np.asarray(states)[:, None]
+        tokens, states = np.asarray(tokens), np.asarray(states)
+        logits = table[tokens] + drift * states[:, None]
         logits = logits - logits.max(axis=1, keepdims=True)
-        return logits - np.log(np.exp(logits).sum(axis=1, keepdims=True)), np.asarray(states) + 1.0
+        return logits - np.log(np.exp(logits).sum(axis=1, keepdims=True)), 0.5 * states + tokens
 
     out = fn(step, np.array(0.0), 0, 1, beam_size=beam_size, max_len=max_len, alpha=alpha)
     if not isinstance(out, (tuple, list)) or len(out) != 2:
@@ -298,8 +302,9 @@ register(Exercise(
     reference=beam.beam_search, cases=beam_cases, call=call_beam, outputs=("ids", "score"),
     hints={
         "ids": "Extend every live hypothesis by every token, keep the beam_size best by the SUM "
-               "of log-probabilities, move those ending in eos to the finished list (never "
-               "extend them), and rank all hypotheses at the end by logp / length**alpha.",
+               "of log-probabilities with the states of their own rows (new_states[rows]), move "
+               "those ending in eos to the finished list (never extend them), and rank all "
+               "hypotheses at the end by logp / length**alpha.",
         "score": "The score is the sum of the log-probabilities divided by length**alpha, the "
                  "length counting the generated tokens (eos included, bos not).",
         "shape": "Return the generated ids as a 1-d int array (without bos, with eos if reached).",
