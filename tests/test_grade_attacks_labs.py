@@ -294,3 +294,29 @@ def test_answer_time_is_measured_by_the_grader():
     assert sent == {"a": result} and took == {"a": 3.5}  # a result before "grading" is forged
     assert scoring.answers([grading, forged, result])[0] == {"a": forged}  # no clock: the first
     assert scoring.overdue_after(30) == 42.5
+
+
+def test_nbgrader_hidden_tests_refuse_the_catalogue_and_twins():
+    """nbgrader's hidden tests run in the student's kernel, where the catalogue and the
+    twins are whole: they are off while the exercise runs there too."""
+    import numpy as np
+    import torch
+
+    from utils import autograde
+    from utils.exercises import mistakes_lab06
+
+    def tbptt_epoch(model, x_rows, y_rows, T, optimizer):
+        return mistakes_lab06._tbptt(model, x_rows, y_rows, T, optimizer)
+
+    def cheat_step(dec, *args):
+        return type(dec).step(dec, *args)
+
+    def own_step(dec, y_prev, h_prev, enc_out, mask):
+        context, weights = dec.attention(h_prev, enc_out, mask)
+        h = dec.cell(torch.cat([dec.embed(y_prev), context], dim=-1), h_prev)
+        return dec.out(torch.cat([h, context], dim=-1)), h, weights
+
+    rng = np.random.default_rng(0)
+    assert autograde.grade("tbptt_epoch", {"tbptt_epoch": tbptt_epoch}, rng) == "failed"
+    assert autograde.grade("decoder_step", {"decoder_step": cheat_step}, rng) == "failed"
+    assert autograde.grade("decoder_step", {"decoder_step": own_step}, rng) == "passed"
