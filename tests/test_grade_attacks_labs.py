@@ -17,7 +17,8 @@ What each attack reaches:
   ``torch.nn.init.orthogonal_`` for 6.2 draws its own Gaussian matrix, so it cannot give the
   orthogonal matrix made from the given one (0 points, nothing to flag);
 - a correct but slow answer that switches off the grader's alarm: timed by the grader from
-  outside the sandbox, it scores 0 with a timeout flag.
+  outside the sandbox, it scores 0 with a timeout flag;
+- the check cell's own outputs hard-coded: the hidden cases are new (0 points).
 """
 
 from __future__ import annotations
@@ -150,6 +151,17 @@ TORCH_SOFTMAX_NP = '''def masked_softmax_np(scores, mask):
 '''
 
 
+def hard_coded_softmax() -> str:
+    """A masked_softmax_np that returns the reference's outputs for the check cell's own cases
+    (public: the notebook's check draws them from a fixed seed) and zeros otherwise."""
+    from utils import checks
+    ex = checks.get_exercise("masked_softmax_np")
+    table = {case.args[0].tobytes().hex(): ex.reference(*case.args).tolist() for case in checks.make_cases(ex)}
+    return (f"_ANSWERS = {table!r}\n\n"
+            "def masked_softmax_np(scores, mask):\n"
+            "    return np.array(_ANSWERS.get(scores.tobytes().hex(), np.zeros(scores.shape)))\n")
+
+
 def calls(*names):
     return {f"calls-reference:{n}" for n in names}
 
@@ -181,6 +193,7 @@ ATTACKS = {
         "catalogue_beam": ([CATALOGUE_BEAM], {}, calls("beam_search")
                            | {"suspicious:utils.exercises.mistakes_lab07._beam"}),
         "torch_softmax_np": ([TORCH_SOFTMAX_NP], {"masked_softmax_np": 1}, set()),
+        "hard_coded": ([hard_coded_softmax()], {}, set()),
     },
 }
 SOLUTIONS = {"06": LAB06, "07": LAB07}
