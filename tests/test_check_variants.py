@@ -367,3 +367,50 @@ def test_an_interrupt_falls_back_to_the_reference(capsys):
     used, out = verdict(capsys, "sigmoid", sigmoid)
     assert out.startswith(f"{FAIL_MARK} sigmoid (exercise 3.1): was interrupted"), out
     assert used is layers.sigmoid
+
+
+# ----------------------------------------------------------------- labs 06 and 07
+
+
+def test_lab06_07_mistakes_outside_the_catalogue_get_a_true_message(capsys):
+    """Mistakes a student makes that the catalogue does not list: the verdict names what is
+    wrong (tensor losses, a float loss, outputs in the wrong order), never another mistake's
+    hint."""
+    from utils.tbptt import detach_state
+
+    def tbptt_tensor_losses(model, x_rows, y_rows, T, optimizer):
+        losses, state = [], None
+        for start in range(0, x_rows.shape[1], T):
+            logits, state = model(x_rows[:, start:start + T], detach_state(state))
+            loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), y_rows[:, start:start + T].reshape(-1))
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            losses.append(loss)
+        return losses, state
+
+    _, out = verdict(capsys, "tbptt_epoch", tbptt_tensor_losses)
+    assert "returned the losses as tensors: append loss.item()" in out and "Detach" not in out, out
+    scheduled = REGISTRY["scheduled_sampling_loss"].reference
+    _, out = verdict(capsys, "scheduled_sampling_loss", lambda m, y, u: scheduled(m, y, u).item())
+    assert "returned a float, want a 0-d tensor (no .item())" in out and "Hint" not in out, out
+    step = REGISTRY["decoder_step"].reference
+    _, out = verdict(capsys, "decoder_step", lambda *a: (lambda o: (o[0], o[2], o[1]))(step(*a)))
+    assert "Hint: Return logits (N, V), the new state h (N, H) and the weights (N, S), in that order." in out
+
+
+def test_a_beam_that_keeps_the_wrong_rows_states_fails(capsys):
+    """The check's toy model has a state that remembers the path: keeping the first rows'
+    states instead of those of the hypotheses kept is caught."""
+    reference = REGISTRY["beam_search"].reference
+    import utils.beam
+
+    def beam_search(step, state, bos, eos, beam_size=3, max_len=12, alpha=1.0):
+        def wrong_rows(tokens, states):
+            logp, new = step(tokens, states)
+            return logp, np.sort(new)             # the right states, in another order
+        return reference(wrong_rows, state, bos, eos, beam_size, max_len, alpha)
+
+    assert reference is utils.beam.beam_search
+    used, out = verdict(capsys, "beam_search", beam_search)
+    assert out.startswith(FAIL_MARK + " beam_search"), out

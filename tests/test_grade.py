@@ -192,7 +192,7 @@ CASES = {
     "patches_grading_call": (lambda s: s.set_exercise(FORWARD, PATCH_CALL),
                              {FORWARD: 0, BACKWARD: 0}, "ok",
                              {f"calls-reference:{FORWARD}", f"calls-reference:{BACKWARD}",
-                              "suspicious:reference"}),
+                              "suspicious:reference", "suspicious:utils.check_running._call"}),
     "patches_reference": (lambda s: s.solve(BACKWARD).set_exercise(FORWARD, PATCH_REFERENCE),
                           {FORWARD: 0, BACKWARD: 1}, "ok",
                           {"suspicious:REGISTRY"}),

@@ -153,9 +153,9 @@ ATTACKS = {
     "reference_in_thread": (lambda s, p: s.set_exercise(FORWARD, REFERENCE_IN_THREAD),
                             NONE, "ok", {f"calls-reference:{FORWARD}"}),
     "reference_source": (lambda s, p: s.set_exercise(FORWARD, REFERENCE_SOURCE),
-                         NONE, "ok", {f"calls-reference:{FORWARD}"}),
+                         NONE, "ok", {f"calls-reference:{FORWARD}", "suspicious:getsource"}),
     "reference_code_object": (lambda s, p: s.set_exercise(FORWARD, REFERENCE_CODE_OBJECT),
-                              NONE, "ok", {f"calls-reference:{FORWARD}"}),
+                              NONE, "ok", {f"calls-reference:{FORWARD}", "suspicious:__code__"}),
     "forged_answers": (lambda s, p: s.add_cell(FORGED_ANSWERS.format(**p), after=FORWARD),
                        NONE, "crashed", set()),
     # harming classmates, stopping the batch

@@ -23,7 +23,8 @@ replaces a failing one with the reference) by the rules of ``tools/grading/scori
 - while the student's code runs, the reference of every exercise of the lab (and of those
   they use) is replaced by a function raising ``ReferenceUnavailableError``, in the modules
   of ``utils`` and in the notebook's namespace, as in the grader's sandbox: code that calls
-  a reference, or builds on a function whose check failed, fails too;
+  a reference, or builds on a function whose check failed, fails too; so are the exercise's
+  twins (``utils.twins``);
 - an exercise that ``uses`` others is run with the student's own versions of them when those
   passed their hidden cases, and otherwise on the results the references gave (recorded
   before, replayed in call order), so a wrong forward costs its own points only.
@@ -44,7 +45,7 @@ from typing import Callable, Mapping
 
 import numpy as np
 
-from utils import checks
+from utils import checks, twins
 from utils.replay import record_uses, replayer
 from utils.time_limit import TimeLimit, run_with_time_limit
 
@@ -155,7 +156,8 @@ def grade(name: str, namespace: Mapping, rng: np.random.Generator | None = None)
             for calls in recorded:
                 make = replayer(calls)
                 uses_per_case.append({u: make(u) for u in ex.uses})
-        got = _run(ex, fn, cases, uses_per_case, EXERCISE_TIMEOUT)
+        with twins.disabled(ex, fn):  # code that computes the exercise, off as in the sandbox
+            got = _run(ex, fn, cases, uses_per_case, EXERCISE_TIMEOUT)
     outcome = checks.evaluate(ex, cases, got, want)
     RESULTS[name] = (outcome.status, namespace.get(name))
     # The first line only: the details may quote values of the hidden cases.

@@ -15,6 +15,8 @@ from typing import Callable, Mapping, Sequence
 
 import numpy as np
 
+from utils.twins import check_twin
+
 # Hint keys that are not output names: an exception, a wrong shape, a wrong cache (the
 # forward's cache checked entry by entry), a wrong return type.
 SPECIAL_HINTS = ("error", "shape", "cache", "return")
@@ -154,6 +156,9 @@ class Exercise:
         known bug matches (progressive, like ``KnownBug.levels``); () when it has nothing.
     seed: seed of the rng the check cell draws random cases from (default: from the name),
         fixed so the printed verdict is the same on every run.
+    twins: other functions of the course that compute the exercise and stay for the lab's
+        other cells (a model's method such as ``Decoder.step``, a private helper): switched
+        off while the student's function runs on the cases (``utils.twins``).
     """
 
     name: str
@@ -174,6 +179,7 @@ class Exercise:
     bugs: tuple = ()
     entry_name: Callable | None = None
     explain: Callable | None = None
+    twins: tuple = ()
 
     def __post_init__(self):
         def need(cond, what, got):
@@ -225,6 +231,10 @@ class Exercise:
         object.__setattr__(self, "uses", uses)
         need(self.seed is None or isinstance(self.seed, int), f"{self.name}: seed must be None or int",
              self.seed)
+        twins = tuple(self.twins)
+        for twin in twins:
+            check_twin(self.name, twin)
+        object.__setattr__(self, "twins", twins)
 
     @property
     def title(self) -> str:

@@ -47,6 +47,7 @@ from typing import Callable, Mapping, Sequence
 
 import numpy as np
 
+from utils import twins
 from utils.check_running import (backward_call, make_cases, reference_uses, resolve_uses,
                                  run_cases)
 from utils.check_types import (LOAD_ERRORS, MESSAGE_KINDS, REGISTRY, BadReturn, Case, CaseError,
@@ -225,6 +226,8 @@ def evaluate(exercise: Exercise, cases: Sequence[Case],
         levels = tuple(exercise.explain(cases, got, want))
     if levels:
         hint = levels[0]
+    elif error is not None and error.type == twins.ERROR_CLASS:
+        hint = ""  # the message says what to do: no reference, no twin
     elif error is not None:
         hint = {"exception": exercise.hints.get("error", ""),
                 "bad_return": exercise.hints.get("return", ""),
@@ -349,11 +352,15 @@ def check(name: str, fn: Callable, uses: Mapping[str, Callable] | None = None, *
     want = run_cases(exercise, exercise.reference, cases, reference_uses(exercise))
     notes: dict = {}
     try:
-        got = _timed_run(exercise, fn, cases, reference_uses(exercise), time_limit, notes)
+        # The exercise's twins are off while fn runs (in the main thread: they come back
+        # even when a timed-out fn keeps running in the background).
+        with twins.disabled(exercise, fn):
+            got = _timed_run(exercise, fn, cases, reference_uses(exercise), time_limit, notes)
         outcome = evaluate(exercise, cases, got, want)
         blamed = _uses_differ(exercise, uses)
         if outcome.passed and blamed:
-            got = _timed_run(exercise, fn, cases, uses, time_limit, notes)
+            with twins.disabled(exercise, fn):
+                got = _timed_run(exercise, fn, cases, uses, time_limit, notes)
             with_uses = evaluate(exercise, cases, got, want)
             if not with_uses.passed:
                 outcome = _blame_uses(exercise, with_uses, blamed)

@@ -46,4 +46,4 @@ See ``tools/grade.py`` for the command line and ``report`` for scores, statuses 
 
 # Bump when a change in grading should regrade everything on the next run. The CSV also
 # records a hash of the grading code and of the exercise definitions (see batch.grader_id).
-GRADER_VERSION = "2"
+GRADER_VERSION = "3"

@@ -219,7 +219,8 @@ def _grade(data: bytes, student: str, ctx: Context, runner):
         run, events, {c.index: c for c in cells}, ctx.limits, done)
     stopped = "" if done else f"the notebook stopped before this exercise ({detail})"
     results = scoring.score(ctx.exercises, cases, want, run.messages, static, stopped,
-                            ctx.limits.channel_mb * 2**20)
+                            ctx.limits.channel_mb * 2**20, run.received,
+                            scoring.overdue_after(ctx.limits.exercise_timeout))
     flags = []
     for r in results:
         flags += r.flags

@@ -165,6 +165,11 @@ def main(lib):
             stubs.setdefault(u, checks.get_exercise(u).reference)
     run_cases = checks.run_cases
     CaseError = checks.CaseError
+    # Each exercise's twins (utils/twins.py) and the code that replaces theirs while the
+    # exercise is graded, taken now, before any student code runs.
+    from utils import twins
+    twin_codes = {n: [(fn, twins.stub_code(n, fn)) for fn in ex.twins]
+                  for n, ex in exercises.items()}
 
     cases = {n: [checks.Case(tuple(cases_io.decode(a)), cases_io.decode(k), label)
                  for a, k, label in items] for n, items in task["cases"].items()}
@@ -198,7 +203,8 @@ def main(lib):
             if stubbed and name in check_replay:
                 make = replayer(check_replay[name][i])
                 given.update({u: make(u) for u in stubbed})
-            got.append(run_cases(ex, fn, [case], given)[0])
+            with twins.disabled(ex, fn):
+                got.append(run_cases(ex, fn, [case], given)[0])
         outcome = checks.evaluate(ex, own, got, check_want[name])
         print(checks.format_verdict(ex, outcome, fallback=True))
         return fn if outcome.passed else ex.reference
@@ -243,13 +249,23 @@ def main(lib):
         fn = snapshot.get(name)
         out = {"event": "result", "exercise": name, "defined": fn is not None and callable(fn),
                "timed_out": False, "variants": {}}
+        results = {}
         if out["defined"]:
             variants = ["own"] + (["reference"] if ex.uses and name in replay else [])
             start = time.monotonic()
-            for variant in variants:
-                left = exercise_timeout - (time.monotonic() - start)
-                entries, timed_out = run_variant(ex, fn, variant, left)
-                out["timed_out"] |= timed_out
+            own_code = [(twin, twin.__code__) for twin, _ in twin_codes[name]]
+            for twin, code in twin_codes[name]:
+                twin.__code__ = code  # the twins raise while the student's function runs
+            try:
+                for variant in variants:
+                    left = exercise_timeout - (time.monotonic() - start)
+                    entries, timed_out = run_variant(ex, fn, variant, left)
+                    out["timed_out"] |= timed_out
+                    results[variant] = entries
+            finally:
+                for twin, code in own_code:
+                    twin.__code__ = code
+            for variant, entries in results.items():
                 encoded = []
                 for e in entries:
                     if isinstance(e, CaseError):

@@ -99,7 +99,9 @@ class Limits:
 class RunResult:
     """returncode: the sandbox's exit code (negative: killed by that signal); timed_out: killed
     at the notebook limit; overflow: killed for writing more than channel_mb; messages: the
-    JSON objects the child wrote (untrusted); stderr_tail: its last bytes of stderr."""
+    JSON objects the child wrote (untrusted); stderr_tail: its last bytes of stderr;
+    received: for each message, the seconds from the start at which this process read it
+    (the grader's own clock: the child cannot change it)."""
 
     returncode: int
     timed_out: bool
@@ -107,6 +109,7 @@ class RunResult:
     seconds: float
     messages: list
     stderr_tail: str
+    received: list = None
 
 
 def child_env(home: str) -> dict:
@@ -233,6 +236,7 @@ class Runner:
         writer.start()
         cap = self.limits.channel_mb * 2**20
         out, err = bytearray(), bytearray()
+        arrivals = []  # (bytes of out read so far, seconds): when each line arrived
         timed_out = overflow = False
         sel = selectors.DefaultSelector()
         sel.register(proc.stdout, selectors.EVENT_READ, out)
@@ -250,6 +254,8 @@ class Runner:
                         sel.unregister(key.fileobj)
                         continue
                     key.data.extend(chunk)
+                    if key.data is out:
+                        arrivals.append((len(out), time.monotonic() - t0))
                     if key.data is err and len(err) > 8192:
                         del err[:-4096]
                     if len(out) > cap:
@@ -270,8 +276,12 @@ class Runner:
             for f in (proc.stdout, proc.stderr):
                 f.close()
         del out[out.rfind(b"\n") + 1:]  # an unfinished last line is never read
-        messages = []
+        messages, received = [], []
+        end, k = 0, 0
         for line in out.split(b"\n"):
+            end += len(line) + 1
+            while k < len(arrivals) - 1 and arrivals[k][0] < end:
+                k += 1
             if not line.strip():
                 continue
             try:
@@ -280,11 +290,12 @@ class Runner:
                 continue  # a line the student's code may have mangled
             if isinstance(m, dict):
                 messages.append(m)
+                received.append(arrivals[k][1])
         code = proc.returncode
         if self.sandboxed and 128 < code < 128 + 65:
             code = 128 - code  # bwrap exits with 128 + N when its child dies of signal N
         return RunResult(code, timed_out, overflow, time.monotonic() - t0, messages,
-                         bytes(err[-4000:]).decode("utf-8", "replace"))
+                         bytes(err[-4000:]).decode("utf-8", "replace"), received)
 
 
 def _feed(pipe, data: bytes) -> None:

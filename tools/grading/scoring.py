@@ -17,6 +17,11 @@ Policy (documented in the README's grading section too):
 - Nothing the child sends is trusted: its answers are checked against the shapes and
   dtypes of the reference outputs (computed here) before anything is decoded, and every
   flag is decided here.
+- The time an exercise took on its hidden cases is measured here too, from when this
+  process read the child's "grading" message to when it read the result: an answer that
+  came later than the exercise's limit (plus a margin, ``overdue_after``) scores 0 with a
+  ``timeout`` flag, even when the student's code switched off the child's alarm. A result
+  sent before its "grading" message is a forgery and is ignored.
 """
 
 from __future__ import annotations
@@ -186,18 +191,46 @@ _SECRETS = sorted({v for v in os.environ.values() if len(v) >= 6} | {str(Path.ho
                   key=len, reverse=True)
 
 
+def overdue_after(exercise_timeout: float) -> float:
+    """Seconds after which an answer is late: the limit, plus a margin for encoding the
+    outputs and for a busy machine reading the channel late."""
+    return 1.25 * exercise_timeout + 5.0
+
+
+def answers(messages: list, received: list | None = None) -> tuple:
+    """({exercise name: its result message}, {exercise name: seconds it took}).
+
+    The first result of an exercise counts. With ``received`` (when this process read each
+    message), only a result that came after the exercise's "grading" message counts (one
+    sent before it was forged by the student's code), and its time is measured on the
+    grader's clock, from that "grading" message."""
+    sent, took, began = {}, {}, {}
+    for i, m in enumerate(messages):
+        name = m.get("exercise")
+        if not isinstance(name, str):
+            continue
+        if m.get("event") == "grading" and received is not None:
+            began.setdefault(name, received[i])
+        elif m.get("event") == "result" and name not in sent:
+            if received is None:
+                sent[name] = m
+            elif name in began:
+                sent[name] = m
+                took[name] = received[i] - began[name]
+    return sent, took
+
+
 def score(exercises, cases: dict, want: dict, messages: list, static: dict, stopped: str,
-          max_bytes: int) -> list:
+          max_bytes: int, received: list | None = None, late: float = float("inf")) -> list:
     """ExerciseResults from the child's ``result`` messages (untrusted).
 
     want: from ``reference_results``. static: from ``submission.scan``. stopped: why the
     child stopped early ("" when it finished), the note of exercises it never reached.
-    max_bytes: the most array bytes decoded for the whole submission.
+    max_bytes: the most array bytes decoded for the whole submission. received: when this
+    process read each message (``RunResult.received``); late: seconds after which an
+    answer scores 0 (``overdue_after``).
     """
-    sent = {}
-    for m in messages:
-        if m.get("event") == "result" and isinstance(m.get("exercise"), str):
-            sent.setdefault(m["exercise"], m)  # the first answer counts
+    sent, took = answers(messages, received)
     budget = cases_io.Budget(max_bytes)
     results: dict = {}
     for ex in exercises:
@@ -229,11 +262,11 @@ def score(exercises, cases: dict, want: dict, messages: list, static: dict, stop
                 isinstance(g, checks.CaseError) and g.type == stage.ERROR_CLASS
                 and g.message.startswith(f"the reference {name} ") for g in got):
             flags.append(f"calls-reference:{name}")
-        if out.get("timed_out") is True:
+        if out.get("timed_out") is True or took.get(name, 0.0) > late:
             flags.append(f"timeout:{name}")
         if any(isinstance(g, checks.CaseError) and g.type == "MemoryError" for g in got):
             flags.append(f"memory:{name}")
         points = float(ex.points) if outcome.passed and not any(
-            f.startswith("calls-reference") for f in flags) else 0.0
+            f.startswith(("calls-reference", "timeout")) for f in flags) else 0.0
         results[name] = ExerciseResult(name, ex, points, outcome.status, outcome, flags)
     return [results[ex.name] for ex in exercises]

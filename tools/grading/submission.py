@@ -17,13 +17,19 @@ Static scan (``scan``), per exercise function body:
 - ``calls-reference``: the body names the exercise's own reference implementation through an
   import from its module or from one that re-exports it (``from utils.layers import
   rnn_step_forward as f``, ``utils.layers.rnn_step_forward``, ``import utils.layers as L;
-  L.rnn_step_forward``; ``utils.charlm.bigram_nats`` as well as the module that defines
-  it, ``utils.lm_baselines.bigram_nats``). The exercise scores 0 (at run time the sandbox
-  has no reference: a call through an alias the scan cannot follow raises
+  L.rnn_step_forward``; ``utils.charlm.bigram_nats`` as well as the module that defines it,
+  ``utils.lm_baselines.bigram_nats``), one of its twins (``Exercise.twins``: ``from
+  utils.seq2seq import Decoder; Decoder.step``) or the catalogue of known mistakes
+  (``utils.exercises.mistakes_labNN``). The exercise scores 0 (at run time the sandbox has no
+  reference nor catalogue, and the twins are off while the exercise is graded: a call through
+  an alias the scan cannot follow raises
   ``ReferenceUnavailableError``, which ``scoring`` flags too).
 - ``suspicious``: anywhere in the code, names that only serve to get around grading
   (``sys.setprofile``/``settrace``, ``REGISTRY``/``get_exercise``/``.reference`` that reach the
-  registered references). Flagged for the instructor to look at; the score is kept.
+  registered references, ``__code__`` and ``getsource`` that copy code, ``reload`` and
+  ``module_from_spec`` that load a second copy of a module) and private names of the course's
+  library (``utils.attention._attention_softmax``: the sandbox keeps them, the models need
+  them). Flagged for the instructor to look at; the score is kept.
 """
 
 from __future__ import annotations
@@ -40,8 +46,10 @@ from ..nbgrader_cells import without_hidden_tests
 
 SLOW_TAG = "slow"
 # Names (any use) and attributes (``x.<attr>``) that only serve to get around grading.
-_SUSPICIOUS_NAMES = ("setprofile", "settrace", "REGISTRY", "get_exercise", "_getframe")
-_SUSPICIOUS_ATTRS = _SUSPICIOUS_NAMES + ("reference", "get_objects")
+_SUSPICIOUS_NAMES = ("setprofile", "settrace", "REGISTRY", "get_exercise", "_getframe",
+                     "getsource", "reload", "module_from_spec", "spec_from_file_location")
+_SUSPICIOUS_ATTRS = _SUSPICIOUS_NAMES + ("reference", "get_objects", "__code__")
+CATALOGUE = "utils.exercises.mistakes_"
 
 
 class SubmissionError(ValueError):
@@ -255,6 +263,8 @@ def scan(cells, exercises) -> dict:
     table = {}
     for tree in trees:
         table.update(_imports(tree))
+    twin_paths = {name: {f"{getattr(f, '__module__', '')}.{getattr(f, '__qualname__', '')}"
+                         for f in ex.twins} for name, ex in exercises.items()}
     calls = set()
     suspicious = set()
     for tree in trees:
@@ -265,12 +275,16 @@ def scan(cells, exercises) -> dict:
                 for sub in ast.walk(node):
                     if isinstance(sub, (ast.Name, ast.Attribute)):
                         path = _dotted(sub, local)
-                        if path is not None and _names(path, exercises[node.name].reference):
+                        if path is not None and (_names(path, exercises[node.name].reference)
+                                                 or path in twin_paths[node.name]
+                                                 or path.startswith(CATALOGUE)):
                             calls.add(node.name)
-                        elif path is not None and _private_course_name(path):
-                            # The sandbox keeps private helpers (the models need them), so a
-                            # graded function that calls one is left to the instructor.
-                            suspicious.add(path)
+            if isinstance(node, (ast.Name, ast.Attribute)):
+                path = _dotted(node, table)
+                if path is not None and _private_course_name(path):
+                    # The sandbox keeps private helpers (the models need them), so code
+                    # that uses one is left to the instructor.
+                    suspicious.add(path)
             if isinstance(node, ast.Attribute) and node.attr in _SUSPICIOUS_ATTRS:
                 suspicious.add(node.attr)
             elif isinstance(node, ast.Name) and node.id in _SUSPICIOUS_NAMES:

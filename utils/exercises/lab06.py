@@ -19,7 +19,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from utils.checks import Case, Exercise, KnownBug, register
+from utils.checks import BadReturn, Case, Exercise, KnownBug, register
 from utils.exercises import mistakes_lab06 as m
 from utils.free_running import SineRNN, free_run, scheduled_sampling_loss
 from utils.packing import last_real_state
@@ -75,6 +75,9 @@ def call_tbptt(fn, case, uses):
     if not (isinstance(result, tuple) and len(result) == 2):
         raise TypeError("tbptt_epoch must return (losses, state)")
     losses, state = result
+    if any(isinstance(loss, torch.Tensor) for loss in losses):
+        raise BadReturn("returned the losses as tensors: append loss.item(), a float, for each "
+                        "chunk (a tensor keeps the chunk's whole graph alive)")
     h = state[0] if isinstance(state, (tuple, list)) else state
     return np.asarray(losses, dtype=np.float64), h.detach()
 
@@ -86,7 +89,8 @@ register(Exercise(
         "losses": "Start from state = None once, before the loop, and pass each chunk's final "
                   "state into the next chunk (a fresh None per chunk is lab 05's random-window "
                   "training). Call optimizer.zero_grad() before each backward, or the gradients "
-                  "of earlier chunks add up.",
+                  "of earlier chunks add up. Each loss is the MEAN cross-entropy of its chunk "
+                  "(F.cross_entropy's default reduction).",
         "shape": "One loss per chunk: for start in range(0, L, T), chunk x[:, start:start + T].",
         "error": "Detach the carried state before using it (state = tuple(s.detach() for s in "
                  "state)): without it the second backward reaches into the graph of the first "
@@ -142,8 +146,10 @@ register(Exercise(
         "QtQ_over_gain2": "The columns are not orthonormal: take Q from Q, R = np.linalg.qr(A) "
                           "(not A itself, not R).",
         "gain": "Multiply the orthogonal matrix by gain: every singular value must be gain.",
-        "Q": "Q is orthogonal with the right gain but not the unique one: multiply column j of Q "
-             "by np.sign(R[j, j]) (broadcast Q * np.sign(np.diag(R))), and do not transpose it.",
+        "Q": "Q is orthogonal with the right gain but not the matrix of the recipe: take Q, R = "
+             "np.linalg.qr(A) (not another orthogonal matrix, e.g. U @ Vt from the SVD), multiply "
+             "column j of Q by np.sign(R[j, j]) (broadcast Q * np.sign(np.diag(R))), and do not "
+             "transpose it.",
         "shape": "Return an (H, H) matrix, the shape of A.",
     },
     bugs=(
@@ -241,7 +247,10 @@ register(Exercise(
                  "prediction at its last step, pred[:, -1:] (do not read the last prompt value twice).",
         "rest": "Feed each prediction back in as the next input, (N, 1), with the state returned "
                 "by the previous call: model(value, state). A state of None restarts from zero.",
-        "shape": "Return (N, steps): the generated values only, without the prompt.",
+        "shape": "Return (N, steps): the generated values only, without the prompt, the "
+                 "(N, 1) predictions side by side (torch.cat(values, dim=1)).",
+        "error": "Feed each prediction back as an (N, 1) tensor, pred[:, -1:]: pred[:, -1] is "
+                 "(N,), which nn.RNN reads as ONE unbatched sequence of N steps.",
     },
     bugs=(
         KnownBug("last prompt value read twice", "model(prompt) has already read the last "
@@ -282,8 +291,8 @@ def call_scheduled(fn, case, uses):
     model = _ramp_(SineRNN(H=3), offset)
     loss = fn(model, torch.tensor(y), torch.tensor(mask))
     if not isinstance(loss, torch.Tensor):
-        raise TypeError(f"scheduled_sampling_loss must return a scalar tensor (for backward), "
-                        f"got {type(loss).__name__}")
+        raise BadReturn(f"returned a {type(loss).__name__}, want a 0-d tensor (no .item()): the "
+                        f"training loop calls loss.backward()")
     if loss.ndim != 0:
         return loss.detach(), loss.detach()              # reported as a shape problem
     model.zero_grad()
@@ -298,11 +307,13 @@ register(Exercise(
     call=call_scheduled,
     hints={
         "loss": "Step t (t >= 1) reads the previous prediction where use_model[:, t - 1] is True "
-                "and y[:, t] where it is False; the T - 1 predictions are compared with y[:, 1:].",
+                "and y[:, t] where it is False; the T - 1 predictions are compared with y[:, 1:], "
+                "and the loss is the MEAN of the N (T - 1) squared errors.",
         "grad": "The loss is right but the gradient is not: detach the fed-back prediction "
                 "(prev.detach()), so it acts as an input, like a teacher-forced value.",
         "shape": "Return one number, the mean over all N (T - 1) squared errors.",
-        "error": "Run the model one step at a time, model(inp[:, None], state), carrying the state.",
+        "error": "Run the model one step at a time, model(inp[:, None], state), carrying the "
+                 "state; use_model has T - 2 columns: step t (t >= 1) reads use_model[:, t - 1].",
     },
     bugs=(
         KnownBug("probability inverted", "use_model[:, t - 1] True means FEED BACK the "

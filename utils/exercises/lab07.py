@@ -14,7 +14,7 @@ from the rng the check passes in. Cases are plain NumPy data; torch is built ins
 import numpy as np
 import torch
 
-from utils import attention, beam
+from utils import attention, beam, seq2seq
 from utils.checks import BadReturn, Case, Exercise, KnownBug, register
 from utils.exercises import mistakes_lab07 as m
 
@@ -47,6 +47,8 @@ def softmax_cases(rng):
 register(Exercise(
     name="masked_softmax_np", lab=LAB, number="7.1",
     reference=attention.masked_softmax_np, cases=softmax_cases, outputs=("weights",),
+    # the attention modules' own softmax; self-attention's softmax with identity keys
+    twins=(attention._attention_softmax, attention.scaled_dot_product_attention),
     hints={
         "weights": "Each row: a softmax over the positions where mask is True, exactly 0 "
                    "elsewhere, rows summing to 1 (all zeros for a row with no True).",
@@ -96,7 +98,7 @@ def call_torch_softmax(fn, case, uses):
 register(Exercise(
     name="masked_softmax", lab=LAB, number="7.2",
     reference=attention.masked_softmax, cases=softmax_cases, outputs=("weights", "grad"),
-    call=call_torch_softmax,
+    call=call_torch_softmax, twins=(attention._attention_softmax,),
     hints={
         "weights": "scores.masked_fill(~mask, float('-inf')), then a softmax over dim=-1 that "
                    "gives 0 (not NaN) on a row with no real position.",
@@ -145,7 +147,7 @@ def additive_cases(rng):
 register(Exercise(
     name="additive_attention", lab=LAB, number="7.3",
     reference=attention.additive_attention_np, cases=additive_cases,
-    outputs=("context", "weights"),
+    outputs=("context", "weights"), twins=(attention.AdditiveAttention.forward,),
     hints={
         "weights": "scores[n, s] = v . tanh(query[n] Wq + keys[n, s] Wk): broadcast the query "
                    "term over s with [:, None, :], then masked_softmax_np(scores, mask).",
@@ -186,11 +188,9 @@ def decoder_step_cases(rng):
 
 
 def _ramp_decoder(V, E=3, H=4):
-    from utils.seq2seq import Decoder
-
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(0)
-        dec = Decoder(V, E, H, "additive").double()
+        dec = seq2seq.Decoder(V, E, H, "additive").double()
     with torch.no_grad():
         for k, (_, p) in enumerate(sorted(dec.named_parameters())):
             p.copy_(torch.linspace(-0.8, 0.9, p.numel(), dtype=torch.float64).reshape(p.shape)
@@ -198,17 +198,11 @@ def _ramp_decoder(V, E=3, H=4):
     return dec
 
 
-def _no_step(*args, **kwargs):
-    raise RuntimeError("decoder_step must compute the step from dec.embed, dec.attention, "
-                       "dec.cell and dec.out, not call dec.step")
-
-
 def call_decoder_step(fn, case, uses):
-    """fn on a small float64 Decoder (E=3, H=4) with ramp weights, whose own step method is
-    hidden; returns logits, h, weights."""
+    """fn on a small float64 Decoder (E=3, H=4) with ramp weights (its step method, the
+    exercise's twin, is off while fn runs); returns logits, h, weights."""
     V, y_prev, h_prev, enc_out, mask = case.args
     dec = _ramp_decoder(V)
-    dec.step = _no_step
     out = fn(dec, torch.tensor(y_prev, dtype=torch.long), torch.tensor(h_prev),
              torch.tensor(enc_out), torch.tensor(mask))
     if not isinstance(out, (tuple, list)) or len(out) != 3:
@@ -230,7 +224,7 @@ def decoder_step_reference(dec, y_prev, h_prev, enc_out, mask):
 register(Exercise(
     name="decoder_step", lab=LAB, number="7.4",
     reference=decoder_step_reference, cases=decoder_step_cases, call=call_decoder_step,
-    outputs=("logits", "h", "weights"),
+    outputs=("logits", "h", "weights"), twins=(seq2seq.Decoder.step,),
     hints={
         "weights": "Attend with the PREVIOUS state: context, weights = dec.attention(h_prev, "
                    "enc_out, mask).",
@@ -238,6 +232,7 @@ register(Exercise(
              "embedding first, then the context.",
         "logits": "logits = dec.out(torch.cat([h, context], dim=-1)), with the NEW state h.",
         "error": "dec.embed(y_prev) is (N, E), context (N, H): the GRU cell takes (N, E + H).",
+        "shape": "Return logits (N, V), the new state h (N, H) and the weights (N, S), in that order.",
     },
     bugs=(
         KnownBug("context from the new state", "This lab follows Bahdanau: the context of step t "
@@ -279,15 +274,18 @@ def beam_cases(rng):
 
 
 def call_beam(fn, case, uses):
-    """A toy model: the log-softmax of row x of a logit table plus a drift that grows with the
-    state (the number of steps taken). bos = 0, eos = 1. Returns the ids and the score."""
+    """A toy model: the log-softmax of row x of a logit table plus a drift times the state,
+    which remembers the path (half the previous state plus the token read), so hypotheses
+    that end in the same token still differ and a beam that keeps the wrong rows' states
+    fails. bos = 0, eos = 1. Returns the ids and the score."""
     table, beam_size, max_len, alpha = case.args
     drift = np.linspace(-0.4, 0.4, table.shape[1])
 
     def step(tokens, states):
-        logits = table[np.asarray(tokens)] + drift * np.asarray(states)[:, None]
+        tokens, states = np.asarray(tokens), np.asarray(states)
+        logits = table[tokens] + drift * states[:, None]
         logits = logits - logits.max(axis=1, keepdims=True)
-        return logits - np.log(np.exp(logits).sum(axis=1, keepdims=True)), np.asarray(states) + 1.0
+        return logits - np.log(np.exp(logits).sum(axis=1, keepdims=True)), 0.5 * states + tokens
 
     out = fn(step, np.array(0.0), 0, 1, beam_size=beam_size, max_len=max_len, alpha=alpha)
     if not isinstance(out, (tuple, list)) or len(out) != 2:
@@ -304,8 +302,9 @@ register(Exercise(
     reference=beam.beam_search, cases=beam_cases, call=call_beam, outputs=("ids", "score"),
     hints={
         "ids": "Extend every live hypothesis by every token, keep the beam_size best by the SUM "
-               "of log-probabilities, move those ending in eos to the finished list (never "
-               "extend them), and rank all hypotheses at the end by logp / length**alpha.",
+               "of log-probabilities with the states of their own rows (new_states[rows]), move "
+               "those ending in eos to the finished list (never extend them), and rank all "
+               "hypotheses at the end by logp / length**alpha.",
         "score": "The score is the sum of the log-probabilities divided by length**alpha, the "
                  "length counting the generated tokens (eos included, bos not).",
         "shape": "Return the generated ids as a 1-d int array (without bos, with eos if reached).",
