@@ -7,8 +7,8 @@ the grader runs whatever cells a submission holds, and a short one keeps the sui
 What each attack reaches:
 
 - the catalogue of known mistakes (``utils/exercises/mistakes_lab06.py``): its shared
-  helpers, called with their defaults, are the references (``_tbptt``, ``_free_run``,
-  ``_scheduled``, ``_beam``), and a mistake undone is one too (``last_state_off_by_one(h,
+  helpers, called with their defaults, are the references (``tbptt_variant()``,
+  ``free_run_variant()``, ``scheduled_variant()``, ``_beam``), and a mistake undone is one too (``last_state_off_by_one(h,
   lengths - 1)``); the sandbox's copy of the catalogue has stubs only;
 - twins of an exercise that the lab's models need (``Decoder.step``, the attention modules,
   their private softmax, self-attention's softmax): off while the exercise is graded,
@@ -43,10 +43,10 @@ IMPORTS = ("import numpy as np\nimport torch\nimport torch.nn.functional as F\nf
 
 # ----------------------------------------------------------------------------- lab 06
 
-CATALOGUE_TBPTT = '''from utils.exercises.mistakes_lab06 import _tbptt
+CATALOGUE_TBPTT = '''from utils.exercises.mistakes_lab06 import tbptt_variant
 
 def tbptt_epoch(model, x_rows, y_rows, T, optimizer):
-    return _tbptt(model, x_rows, y_rows, T, optimizer)
+    return tbptt_variant()(model, x_rows, y_rows, T, optimizer)
 '''
 CATALOGUE_HIDDEN = '''import importlib
 _m = importlib.import_module("utils.exercises." + "mistakes_" + "lab06")
@@ -58,10 +58,10 @@ def last_real_state(h, lengths):
     return getattr(_m, "last_state_off_" + "by_one")(h, lengths - 1)
 
 def free_run(model, prompt, steps):
-    return getattr(_m, "_free_" + "run")(model, prompt, steps)
+    return getattr(_m, "free_run_" + "variant")()(model, prompt, steps)
 
 def scheduled_sampling_loss(model, y, use_model):
-    return getattr(_m, "_sche" + "duled")(model, y, use_model)
+    return getattr(_m, "scheduled_" + "variant")()(model, y, use_model)
 '''
 REFERENCE_ALIAS = '''from utils.free_running import free_run as _generate
 
@@ -171,8 +171,7 @@ ATTACKS = {
     "06": {
         "honest": (None, {"tbptt_epoch": 1, "orthogonal_from_gaussian": 1, "last_real_state": 1,
                           "free_run": 1, "scheduled_sampling_loss": 1}, set()),
-        "catalogue_tbptt": ([CATALOGUE_TBPTT], {}, calls("tbptt_epoch")
-                            | {"suspicious:utils.exercises.mistakes_lab06._tbptt"}),
+        "catalogue_tbptt": ([CATALOGUE_TBPTT], {}, calls("tbptt_epoch")),
         "catalogue_hidden": ([CATALOGUE_HIDDEN], {}, calls("orthogonal_from_gaussian", "last_real_state",
                                                           "free_run", "scheduled_sampling_loss")),
         "reference_alias": ([REFERENCE_ALIAS], {}, calls("free_run")),
@@ -263,7 +262,7 @@ def test_the_views_catalogues_are_stubs_that_still_register(tmp_path):
             "from utils import checks\n"
             "from utils.exercises import lab06, lab07, mistakes_lab06 as m6, mistakes_lab07 as m7\n"
             "assert checks.get_exercise('beam_search').bugs\n"
-            "for f, args in ((m6._tbptt, ()), (m6.last_state_off_by_one, ()), (m7._beam, ()),\n"
+            "for f, args in ((m6.tbptt_variant, ()), (m6.last_state_off_by_one, ()), (m7._beam, ()),\n"
             "                (m7.beam_no_length_norm, ())):\n"
             "    try:\n"
             "        f(*args)\n"
@@ -319,7 +318,7 @@ def test_nbgrader_hidden_tests_refuse_the_catalogue_and_twins():
     from utils.exercises import mistakes_lab06
 
     def tbptt_epoch(model, x_rows, y_rows, T, optimizer):
-        return mistakes_lab06._tbptt(model, x_rows, y_rows, T, optimizer)
+        return mistakes_lab06.tbptt_variant()(model, x_rows, y_rows, T, optimizer)
 
     def cheat_step(dec, *args):
         return type(dec).step(dec, *args)

@@ -56,7 +56,7 @@ def stub_code(name: str, twin) -> types.CodeType:
 def switched_off(exercise, fn=None) -> list:
     """The functions ``disabled`` switches off: the exercise's twins, and its catalogue of
     known mistakes (each mistake is the reference with one thing changed, and the helpers
-    of its module that a mistake calls, e.g. ``_tbptt``, are the reference itself with their
+    of its module that a mistake calls, e.g. ``tbptt_variant``, are the reference itself with their
     default switches), unless ``fn``, the function being checked, is one of the mistakes
     (the tests check the catalogue itself). A mistake written as a class is left alone (the
     grader's sandbox has no working catalogue at all: tools/grading/stage.py)."""

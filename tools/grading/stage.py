@@ -14,7 +14,7 @@ inside the sandbox a notebook cannot call, copy (``inspect.getsource``), or exec
 reference, so full marks take a working implementation. So is every function and method of
 the catalogues of known mistakes (``utils/exercises/mistakes_*.py``): each is the reference
 with one thing changed, and their shared helpers are the reference itself with switches
-(``_tbptt(...)`` with its defaults), while the grader needs them only in its own process (to
+(``tbptt_variant()`` with its defaults), while the grader needs them only in its own process (to
 choose hints). Code that computes an exercise but must keep working for the lab's other
 cells (a model's method) is the exercise's ``twins``, switched off while it is graded
 (``utils/twins.py``, ``child.py``). The exercise registry, the checks and every other helper

@@ -6,6 +6,9 @@ self-contained (no reference function), so it runs wherever the check runs. The 
 6.1, 6.4 and 6.5 are slips in one loop: ``tbptt_variant``, ``free_run_variant`` and
 ``scheduled_variant`` write it once, with an option per slip (all off: correct);
 tests/test_lab06.py builds its other free-running and scheduled-sampling variants from them.
+Each mistake is a plain function that builds its variant when called, never at import: the
+grader's sandbox replaces every function of a catalogue with a stub that raises, and a variant
+built at import would then stop the lab's registry from loading (the graded notebook crashed).
 """
 
 import numpy as np
@@ -40,10 +43,20 @@ def tbptt_variant(carry=True, detach=True, carry_c=True, zero_grad=True):
     return tbptt_epoch
 
 
-tbptt_no_detach = tbptt_variant(detach=False)
-tbptt_state_reset_every_chunk = tbptt_variant(carry=False)
-tbptt_cell_state_not_carried = tbptt_variant(carry_c=False)
-tbptt_no_zero_grad = tbptt_variant(zero_grad=False)
+def tbptt_no_detach(model, x_rows, y_rows, T, optimizer):
+    return tbptt_variant(detach=False)(model, x_rows, y_rows, T, optimizer)
+
+
+def tbptt_state_reset_every_chunk(model, x_rows, y_rows, T, optimizer):
+    return tbptt_variant(carry=False)(model, x_rows, y_rows, T, optimizer)
+
+
+def tbptt_cell_state_not_carried(model, x_rows, y_rows, T, optimizer):
+    return tbptt_variant(carry_c=False)(model, x_rows, y_rows, T, optimizer)
+
+
+def tbptt_no_zero_grad(model, x_rows, y_rows, T, optimizer):
+    return tbptt_variant(zero_grad=False)(model, x_rows, y_rows, T, optimizer)
 
 
 # ----------------------------------------------------------------------------- 6.2
@@ -111,10 +124,20 @@ def free_run_variant(reread=False, carry=True, feed_back=True, with_prompt=False
     return free_run
 
 
-free_run_prompt_end_read_twice = free_run_variant(reread=True)
-free_run_state_restarted = free_run_variant(carry=False)
-free_run_truth_fed_instead = free_run_variant(feed_back=False)
-free_run_prompt_value_returned = free_run_variant(with_prompt=True)
+def free_run_prompt_end_read_twice(model, prompt, steps):
+    return free_run_variant(reread=True)(model, prompt, steps)
+
+
+def free_run_state_restarted(model, prompt, steps):
+    return free_run_variant(carry=False)(model, prompt, steps)
+
+
+def free_run_truth_fed_instead(model, prompt, steps):
+    return free_run_variant(feed_back=False)(model, prompt, steps)
+
+
+def free_run_prompt_value_returned(model, prompt, steps):
+    return free_run_variant(with_prompt=True)(model, prompt, steps)
 
 
 # ----------------------------------------------------------------------------- 6.5
@@ -149,7 +172,18 @@ def scheduled_variant(invert=False, detach=True, shared=False, shift=True, reduc
     return scheduled_sampling_loss
 
 
-scheduled_inverted = scheduled_variant(invert=True)
-scheduled_not_detached = scheduled_variant(detach=False)
-scheduled_shared_across_batch = scheduled_variant(shared=True)
-scheduled_targets_not_shifted = scheduled_variant(shift=False)
+def scheduled_inverted(model, y, use_model):
+    return scheduled_variant(invert=True)(model, y, use_model)
+
+
+def scheduled_not_detached(model, y, use_model):
+    return scheduled_variant(detach=False)(model, y, use_model)
+
+
+def scheduled_shared_across_batch(model, y, use_model):
+    return scheduled_variant(shared=True)(model, y, use_model)
+
+
+def scheduled_targets_not_shifted(model, y, use_model):
+    return scheduled_variant(shift=False)(model, y, use_model)
+
