@@ -19,8 +19,8 @@ budget it reached 1.4645 nats/char against the published 1.4666 (one run each; o
 1.6551/1.5511/1.4987/1.4785/1.4674 at steps 500-2500 against 1.6542/1.5519/1.5111/1.4855/
 1.4720), and with the former 1500-step schedule 1.5178 against 1.5183. At this scale the
 carried state does not lower the loss: the longer schedule does (3000 steps instead of the
-former 1500). The published model is the stateful one all the same, the recipe lab 06 teaches; read from a zero
-state with a short context it does poorly (lab 05, section 7).
+former 1500). The published model is the stateful one all the same, the recipe lab 06
+teaches; read from a zero state with a short context it does poorly (lab 05, section 7).
 
 The budget is a number of steps, not seconds, so the result does not depend on the machine's
 speed, only the time taken does: about 16 minutes of an idle 2-core machine with the default
